@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from peel_utils import data
+
+
+def test_mnist5k_split_sizes_and_stratification(mnist5k):
+    assert mnist5k.sizes() == {"train": 3500, "val": 500, "test": 1000}
+    for split, per_class in ((mnist5k.train, 350), (mnist5k.val, 50), (mnist5k.test, 100)):
+        labels = split.tensors[1].numpy()
+        assert np.bincount(labels).tolist() == [per_class] * 10
+
+
+def test_mnist5k_splits_are_disjoint_and_normalised(mnist5k):
+    x = torch.cat([s.tensors[0] for s in (mnist5k.train, mnist5k.val, mnist5k.test)]).view(5000, -1)
+    assert torch.unique(x, dim=0).shape[0] == 5000 - 0  # no image in two splits (no exact duplicates in mnist5k)
+    assert x.mean().item() == pytest.approx(0.0, abs=0.15)  # (pixel/255 - 0.1307) / 0.3081
+    assert x.min().item() == pytest.approx(-0.1307 / 0.3081, abs=1e-5)
+
+
+def test_mnist5k_three_channels_resized():
+    splits = data.load_dataset("mnist5k", channels=3, image_size=32)
+    image, label = splits.train[0]
+    assert image.shape == (3, 32, 32) and splits.in_channels == 3
+    assert torch.equal(image[0], image[2])
+
+
+def test_mnist5k_split_seed_changes_split():
+    a = data.load_dataset("mnist5k", split_seed=0).test.tensors[0]
+    b = data.load_dataset("mnist5k", split_seed=1).test.tensors[0]
+    assert not torch.equal(a, b)
+
+
+def test_loaders_shuffle_is_seeded(mnist5k):
+    first = lambda seed: next(iter(data.make_loaders(mnist5k, 32, seed=seed).train))[1]  # noqa: E731
+    assert torch.equal(first(0), first(0)) and not torch.equal(first(0), first(1))
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="unknown dataset 'fashion'"):
+        data.load_dataset("fashion")
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_missing_torchvision_set_names_the_fix(tmp_path, name):
+    with pytest.raises(data.DatasetNotAvailableError, match="mnist5k"):
+        data.load_dataset(name, tmp_path, download=False)
+
+
+def test_missing_medmnist_names_the_fix(tmp_path):
+    with pytest.raises(data.DatasetNotAvailableError, match="pneumoniamnist.npz"):
+        data.load_dataset("medmnist:pneumoniamnist", tmp_path, download=False)
+
+
+def test_unknown_and_unsupported_medmnist_flags(tmp_path):
+    with pytest.raises(ValueError, match="unknown medmnist flag 'lungmnist'"):
+        data.load_dataset("medmnist:lungmnist", tmp_path)
+    with pytest.raises(ValueError, match="multi-label"):
+        data.load_dataset("medmnist:chestmnist", tmp_path)
+
+
+def test_imagefolder_reads_train_and_test(tmp_path, mnist5k):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i in range(5):
+                pixels = (np.random.default_rng(i).random((12, 12)) * 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    splits = data.load_dataset(f"imagefolder:{tmp_path}", image_size=16)
+    assert splits.num_classes == 2 and splits.class_names == ["a", "b"]
+    assert splits.sizes() == {"train": 9, "val": 1, "test": 10}
+    assert splits.train[0][0].shape == (3, 16, 16)
+
+
+def test_imagefolder_missing_subfolders(tmp_path):
+    with pytest.raises(data.DatasetNotAvailableError, match="train/ and test/"):
+        data.load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="channels"):
+        data.load_dataset("mnist5k", channels=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        data.make_loaders(data.load_dataset("mnist5k"), 0)

@@ -1,0 +1,37 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from peel_utils import runtime
+
+
+def test_seed_everything_repeats_every_generator():
+    def draw():
+        runtime.seed_everything(7)
+        return random.random(), np.random.rand(), torch.rand(1).item()
+    assert draw() == draw()
+
+
+def test_device_auto_and_cpu():
+    assert runtime.get_device("cpu") == torch.device("cpu")
+    assert runtime.get_device("auto").type in {"cpu", "cuda", "mps"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_absent_cuda_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="not available here"):
+        runtime.get_device("cuda")
+
+
+def test_unknown_device():
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        runtime.get_device("gpu0")
+
+
+def test_setup_sets_small_figures():
+    import matplotlib.pyplot as plt
+
+    assert runtime.setup(0, "cpu") == torch.device("cpu")
+    assert plt.rcParams["figure.dpi"] == runtime.FIGURE_DPI
