@@ -53,3 +53,12 @@ def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert path.read_bytes() == original
     assert json.loads(path.with_suffix(".json").read_text()) == {"v": 1}
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_checkpoint_has_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = checkpoints.save_checkpoint(models.LeNet(), tmp_path / "m.pt")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
