@@ -20,9 +20,14 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(PY) -m peel_utils.run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
-## test: unit tests, then nbval re-execution of the stored notebooks
+## test: exercises in step with the solutions, then nbval re-execution of the stored notebooks and unit tests
 test: $(STAMP)
+	$(PY) -m peel_utils.exercises --check
 	$(PY) -m pytest
+
+## exercises: regenerate exercises/ from the solution notebooks (commit both)
+exercises: $(STAMP)
+	$(PY) -m peel_utils.exercises
 
 ## lab: JupyterLab on notebooks/
 lab: $(STAMP)

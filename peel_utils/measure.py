@@ -11,7 +11,11 @@ import torch.nn as nn
 
 
 def checkpoint_bytes(model: nn.Module) -> int:
-    """Bytes of `torch.save(model.state_dict())`: the dense checkpoint's size on disk."""
+    """Bytes of `torch.save(model.state_dict())`: the dense checkpoint's size on disk.
+
+    Equals the size of the file save_checkpoint writes; torch.save to a path stores the file's
+    name in each zip record, so its file differs from this by a few bytes per tensor.
+    """
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
     return buffer.getbuffer().nbytes
@@ -26,7 +30,9 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Multiply-accumulates of one forward pass on a single input of shape (C, H, W).
 
     Counted by torch-pruning's op counter on the dense layer shapes, so zeroed weights still
-    count: only structured pruning lowers it.
+    count: only structured pruning lowers it. Convolutions and linear layers count
+    out_elements * inputs_per_output; biases, normalisation, pooling and activations add an op or
+    two per element (under 1% of a ResNet's total).
     """
     import torch_pruning as tp
 

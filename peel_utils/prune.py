@@ -116,6 +116,17 @@ class GlobalPruner(SparsePruner):
             start += param.numel()
 
 
+class ZeroMaskPruner(SparsePruner):
+    """Keeps the zeros a pruned model already has: each mask is `weight != 0`.
+
+    For fine-tuning a model pruned elsewhere (e.g. by torch.nn.utils.prune, then made permanent):
+    `prune(model)` after every step puts the zeros back. Introduced in notebook 03.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.masks = {name: param.detach() != 0 for name, param in prunable_parameters(model).items()}
+
+
 def layer_sparsity_table(model: nn.Module) -> pd.DataFrame:
     """One row per weight tensor: its size, its non-zeros and its sparsity."""
     rows = []

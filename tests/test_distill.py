@@ -1,0 +1,204 @@
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from peel_utils import distill
+from peel_utils.prune import GlobalPruner
+
+
+class Tiny(nn.Module):
+    """A small conv net with a named feature layer, as a stand-in for the ResNets."""
+
+    def __init__(self, width: int, num_classes: int = 3):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU())
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean(dim=(2, 3)))
+
+
+# Hand-made logits: teacher probabilities (3/4, 1/4), student (1/2, 1/2), at T = 1.
+STUDENT = torch.tensor([[0.0, 0.0]])
+TEACHER = torch.tensor([[math.log(3.0), 0.0]])
+TARGET = torch.tensor([0])
+KL_T1 = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)  # 0.1308
+
+
+def kl_at(temperature: float) -> float:
+    """KL((p, 1 - p) || (1/2, 1/2)) with p the teacher's soft probability at T."""
+    p = 3 ** (1 / temperature) / (3 ** (1 / temperature) + 1)
+    return p * math.log(2 * p) + (1 - p) * math.log(2 * (1 - p))
+
+
+def test_kl_known_value_and_zero_when_equal():
+    assert distill.kd_loss(STUDENT, TEACHER, TARGET, temperature=1.0, alpha=1.0).item() == pytest.approx(KL_T1, abs=1e-6)
+    logits = torch.randn(5, 4)
+    assert distill.kd_loss(logits, logits.clone(), torch.zeros(5, dtype=torch.long), 3.0, 1.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_t_squared_scaling():
+    for temperature in (2.0, 4.0):
+        loss = distill.kd_loss(STUDENT, TEACHER, TARGET, temperature=temperature, alpha=1.0).item()
+        assert loss == pytest.approx(temperature ** 2 * kl_at(temperature), abs=1e-6)
+        assert distill.soft_kl(STUDENT, TEACHER, temperature).item() == pytest.approx(kl_at(temperature), abs=1e-6)
+
+
+def test_alpha_mixes_kl_and_cross_entropy():
+    student, teacher = torch.randn(8, 5), torch.randn(8, 5)
+    targets = torch.randint(0, 5, (8,))
+    ce = F.cross_entropy(student, targets).item()
+    assert distill.kd_loss(student, teacher, targets, 4.0, 0.0).item() == pytest.approx(ce, rel=1e-6)
+    assert distill.kd_loss(STUDENT, TEACHER, TARGET, 1.0, 0.5).item() == pytest.approx(0.5 * KL_T1 + 0.5 * math.log(2), abs=1e-6)
+
+
+def test_gradients_reach_the_student_only():
+    student = STUDENT.clone().requires_grad_()
+    teacher = TEACHER.clone().requires_grad_()
+    distill.kd_loss(student, teacher, TARGET, 2.0, 0.7).backward()
+    assert teacher.grad is None
+    assert student.grad is not None and student.grad.abs().sum() > 0
+    # d/ds of T^2 * KL at T: T * (softmax(s / T) - softmax(t / T)), here with alpha = 1 and T = 1
+    student = STUDENT.clone().requires_grad_()
+    distill.kd_loss(student, TEACHER, TARGET, 1.0, 1.0).backward()
+    assert torch.allclose(student.grad, torch.tensor([[0.5 - 0.75, 0.5 - 0.25]]), atol=1e-6)
+
+
+def test_logits_mse_known_value():
+    student, teacher = torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 2.0]])
+    assert distill.logits_mse_loss(student, teacher, TARGET, alpha=1.0).item() == pytest.approx(2.0)
+    mixed = distill.logits_mse_loss(student, teacher, TARGET, alpha=0.25).item()
+    assert mixed == pytest.approx(0.25 * 2.0 + 0.75 * F.cross_entropy(student, TARGET).item(), rel=1e-6)
+    assert distill.logits_mse_loss(teacher, teacher, TARGET, alpha=1.0).item() == 0.0
+
+
+def test_feature_mse_known_value_and_hooks():
+    features = torch.zeros(1, 2, 2, 2)
+    assert distill.feature_mse_loss(features + 1, features, STUDENT, TARGET, alpha=1.0).item() == pytest.approx(1.0)
+    torch.manual_seed(0)
+    student, teacher = Tiny(width=4), Tiny(width=8)
+    x, y = torch.randn(6, 1, 5, 5), torch.randint(0, 3, (6,))
+    feat = distill.FeatureMSE(student, teacher, x, "features", "features")
+    assert tuple(feat.projection.weight.shape) == (8, 4, 1, 1)
+    logits = student(x)
+    with torch.no_grad():
+        teacher(x)
+    expected = F.mse_loss(feat.projection(student.features(x)), teacher.features(x))
+    assert feat.loss(logits, y, alpha=1.0).item() == pytest.approx(expected.item(), rel=1e-5)
+    feat.remove()
+    assert not student.features._forward_hooks and not teacher.features._forward_hooks
+
+
+def test_train_kd_trains_student_not_teacher():
+    torch.manual_seed(0)
+    student, teacher = Tiny(width=4), Tiny(width=8)
+    data = TensorDataset(torch.randn(16, 1, 5, 5), torch.randint(0, 3, (16,)))
+    loader = DataLoader(data, batch_size=8)
+    for loss in distill.LOSSES:
+        teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+        student_before = [p.clone() for p in student.parameters()]
+        params, feat = list(student.parameters()), None
+        if loss == "feature_mse":
+            feat = distill.FeatureMSE(student, teacher, data.tensors[0], "features", "features")
+            params += list(feat.parameters())
+        optimizer = torch.optim.SGD(params, lr=0.1)
+        mean_loss = distill.train_kd(student, teacher, loader, optimizer, loss=loss, features=feat)
+        assert math.isfinite(mean_loss) and mean_loss > 0
+        assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in teacher_before.items())
+        assert all(p.grad is None for p in teacher.parameters())
+        assert any(not torch.equal(a, b) for a, b in zip(student_before, student.parameters()))
+        assert not teacher.training
+
+
+def test_train_kd_keeps_pruned_weights_zero():
+    torch.manual_seed(0)
+    student, teacher = Tiny(width=4), Tiny(width=8)
+    pruner = GlobalPruner(student, 0.5)
+    pruner.prune(student)
+    loader = DataLoader(TensorDataset(torch.randn(16, 1, 5, 5), torch.randint(0, 3, (16,))), batch_size=8)
+    distill.train_kd(student, teacher, loader, torch.optim.SGD(student.parameters(), lr=0.1), pruner=pruner)
+    for name, mask in pruner.masks.items():
+        assert torch.all(dict(student.named_parameters())[name][~mask] == 0)
+
+
+def test_loss_terms_callback():
+    terms = distill.kd_loss_terms(STUDENT, TEACHER, TARGET, temperature=1.0, alpha=0.5)
+    assert terms["kl"] == pytest.approx(KL_T1, abs=1e-6)
+    assert terms["ce"] == pytest.approx(math.log(2), abs=1e-6)
+    assert terms["total"] == pytest.approx(terms["kl_term"] + terms["ce_term"])
+    assert terms["total"] == pytest.approx(distill.kd_loss(STUDENT, TEACHER, TARGET, 1.0, 0.5).item(), abs=1e-6)
+    assert terms["teacher_top_prob"] == pytest.approx(0.75, abs=1e-6)
+    hot = distill.kd_loss_terms(STUDENT, TEACHER, TARGET, temperature=8.0, alpha=0.0)
+    assert hot["kl_term"] == 0.0 and hot["teacher_top_prob"] < terms["teacher_top_prob"]
+
+
+@pytest.mark.parametrize("temperature, alpha", [(0.0, 0.5), (-1.0, 0.5), (float("nan"), 0.5), (float("inf"), 0.5),
+                                                (4.0, -0.1), (4.0, 1.5), (4.0, float("nan"))])
+def test_bad_temperature_or_alpha(temperature, alpha):
+    with pytest.raises(ValueError, match="temperature|alpha"):
+        distill.kd_loss(STUDENT, TEACHER, TARGET, temperature, alpha)
+    with pytest.raises(ValueError, match="temperature|alpha"):
+        distill.kd_loss_terms(STUDENT, TEACHER, TARGET, temperature, alpha)
+
+
+def test_class_count_mismatch():
+    with pytest.raises(ValueError, match="3 classes but the teacher has 2"):
+        distill.kd_loss(torch.zeros(1, 3), TEACHER, TARGET)
+    with pytest.raises(ValueError, match="classes"):
+        distill.logits_mse_loss(torch.zeros(1, 3), TEACHER, TARGET)
+    student, teacher = Tiny(width=4, num_classes=5), Tiny(width=8, num_classes=3)
+    loader = DataLoader(TensorDataset(torch.randn(4, 1, 5, 5), torch.randint(0, 3, (4,))), batch_size=4)
+    with pytest.raises(ValueError, match="5 classes but the teacher has 3"):
+        distill.train_kd(student, teacher, loader, torch.optim.SGD(student.parameters(), lr=0.1))
+
+
+def test_bad_loss_choice():
+    student, teacher = Tiny(width=4), Tiny(width=8)
+    loader = DataLoader(TensorDataset(torch.randn(4, 1, 5, 5), torch.randint(0, 3, (4,))), batch_size=4)
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="unknown loss"):
+        distill.train_kd(student, teacher, loader, optimizer, loss="cosine")
+    with pytest.raises(ValueError, match="FeatureMSE"):
+        distill.train_kd(student, teacher, loader, optimizer, loss="feature_mse")
+    feat = distill.FeatureMSE(student, teacher, torch.randn(1, 1, 5, 5), "features", "features")
+    with pytest.raises(ValueError, match="in the optimizer"):
+        distill.train_kd(student, teacher, loader, optimizer, loss="feature_mse", features=feat)
+    with pytest.raises(ValueError, match="no layer 'layer9'"):
+        distill.FeatureMSE(student, teacher, torch.randn(1, 1, 5, 5), "layer9", "features")
+
+
+def test_fit_kd_history_and_best_state():
+    torch.manual_seed(0)
+    student, teacher = Tiny(width=4), Tiny(width=8)
+    data = TensorDataset(torch.randn(16, 1, 5, 5), torch.randint(0, 3, (16,)))
+    loader = DataLoader(data, batch_size=8)
+    history, best = distill.fit_kd(student, teacher, loader, loader, torch.optim.SGD(student.parameters(), lr=0.1),
+                                   2, temperature=2.0, alpha=0.9)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert all(0 <= h["val_accuracy"] <= 100 and h["train_loss"] > 0 for h in history)
+    assert set(best) == set(student.state_dict())
+
+
+def test_load_teacher(tmp_path):
+    from peel_utils.checkpoints import save_checkpoint
+    from peel_utils.models import resnet18
+
+    with pytest.raises(FileNotFoundError, match="notebook 03"):
+        distill.load_teacher(tmp_path, "pruned")
+    with pytest.raises(FileNotFoundError, match="notebook 02"):
+        distill.load_teacher(tmp_path, "dense")
+    with pytest.raises(ValueError, match="unknown teacher"):
+        distill.load_teacher(tmp_path, "large")
+    meta = {"arch": "resnet18", "num_classes": 4, "small_input": False, "image_size": 32, "channels": 3,
+            "dataset": "mnist5k", "seed": 0}
+    saved = resnet18(4)
+    save_checkpoint(saved, tmp_path / "03_resnet50_finetuned.pt", meta)
+    model, loaded_meta = distill.load_teacher(tmp_path, "pruned", "mnist5k")
+    assert loaded_meta == meta and not model.training
+    assert torch.equal(model.fc.weight, saved.fc.weight)
+    with pytest.raises(ValueError, match="trained on 'mnist5k', not 'cifar10'"):
+        distill.load_teacher(tmp_path, "pruned", "cifar10")

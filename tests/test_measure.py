@@ -1,0 +1,58 @@
+import torch
+import torch.nn as nn
+
+from peel_utils import measure
+from peel_utils.checkpoints import save_checkpoint
+
+
+def small_model(bias: bool = False) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=bias), nn.Flatten(), nn.Linear(4 * 8 * 8, 10, bias=bias))
+
+
+def test_checkpoint_bytes_equals_file_size(tmp_path):
+    model = small_model(bias=True)
+    path = save_checkpoint(model, tmp_path / "model.pt")
+    assert measure.checkpoint_bytes(model) == path.stat().st_size
+    # torch.save to a path writes the file's name into each zip record: a few bytes apart per tensor
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    assert abs((tmp_path / "m.pt").stat().st_size - measure.checkpoint_bytes(model)) < 64 * (len(model.state_dict()) + 4)
+    # float32 weights: the file is the tensors' bytes plus a small fixed overhead
+    tensor_bytes = sum(v.numel() * 4 for v in model.state_dict().values())
+    assert tensor_bytes < measure.checkpoint_bytes(model) < tensor_bytes + 4096
+
+
+def test_count_macs_matches_hand_count():
+    # conv: 4 x 8 x 8 outputs, each 3 x 3 x 3 multiply-adds; linear: 10 outputs x 256 inputs
+    assert measure.count_macs(small_model(), (3, 8, 8)) == 4 * 8 * 8 * 3 * 3 * 3 + 10 * 256  # 9,472
+    # biases add one op per output element: 256 for the conv, 10 for the linear layer
+    assert measure.count_macs(small_model(bias=True), (3, 8, 8)) == 9472 + 256 + 10
+
+
+def test_count_macs_ignores_zeroed_weights_and_keeps_mode():
+    model = small_model()
+    model.train()
+    with torch.no_grad():
+        model[0].weight.zero_()
+    assert measure.count_macs(model, (3, 8, 8)) == 9472
+    assert model.training
+
+
+def test_count_nonzero_parameters():
+    model = small_model(bias=True)
+    total = sum(p.numel() for p in model.parameters())  # 112 + 2,570
+    assert measure.count_nonzero_parameters(model) == total
+    with torch.no_grad():
+        model[0].weight[:2].zero_()  # 2 of 4 filters, 27 weights each
+    assert measure.count_nonzero_parameters(model) == total - 54
+
+
+def test_latency_positive_and_cost_row():
+    model = small_model()
+    assert measure.measure_latency(model, (3, 8, 8), batch_size=4, repeats=3, warmup=1) > 0
+    row = measure.cost_row(model, (3, 8, 8), batch_sizes=(1, 2), repeats=2)
+    assert row["params"] == 3 * 4 * 9 + 256 * 10
+    assert row["nonzero_params"] == row["params"]
+    assert row["macs"] == 9472
+    assert row["checkpoint_kb"] == measure.checkpoint_bytes(model) / 1024
+    assert row["latency_ms_b1"] > 0 and row["latency_ms_b2"] > 0

@@ -1,0 +1,77 @@
+import pytest
+import torch
+import torch.nn.utils.prune as torch_prune
+
+from peel_utils import measure, storage
+from peel_utils.models import LeNet
+from peel_utils.prune import GlobalPruner
+
+
+@pytest.fixture
+def pruned_lenet():
+    torch.manual_seed(0)
+    model = LeNet()
+    return GlobalPruner(model, 0.75).prune(model)
+
+
+def test_pack_bits_known_pattern():
+    mask = torch.tensor([1, 0, 1, 1, 0, 0, 0, 0, 1], dtype=torch.bool)
+    bits = storage.pack_bits(mask)
+    assert bits.tolist() == [0b10110000, 0b10000000]
+    assert torch.equal(storage.unpack_bits(bits, 9), mask)
+
+
+def test_round_trip_gives_identical_weights(pruned_lenet, tmp_path):
+    path = storage.save_sparse(pruned_lenet, tmp_path / "m.pt")
+    state = storage.load_sparse(path)
+    reference = pruned_lenet.state_dict()
+    assert list(state) == list(reference)
+    for name, tensor in reference.items():
+        assert state[name].dtype == tensor.dtype
+        assert torch.equal(state[name], tensor), name
+    LeNet().load_state_dict(state)  # loads into a fresh model
+
+
+def test_half_round_trip_is_fp16_of_the_weights(pruned_lenet, tmp_path):
+    state = storage.load_sparse(storage.save_sparse(pruned_lenet.state_dict(), tmp_path / "h.pt", half=True))
+    for name, tensor in pruned_lenet.state_dict().items():
+        assert torch.equal(state[name], tensor.half()), name
+
+
+def test_sparse_layers_stored_as_bitmask_dense_ones_as_is(tmp_path):
+    state = {"sparse": torch.tensor([0.0] * 30 + [1.5, -2.0]), "dense": torch.arange(1.0, 33.0),
+             "count": torch.tensor(7)}
+    stored = torch.load(storage.save_sparse(state, tmp_path / "s.pt"), weights_only=True)
+    assert set(stored) == {"sparse::bits", "sparse::values", "sparse::shape", "dense", "count"}
+    assert stored["sparse::values"].tolist() == [1.5, -2.0]
+    assert stored["sparse::bits"].numel() == 4  # 32 entries, 8 per byte
+
+
+def test_size_accounting(pruned_lenet, tmp_path):
+    dense = measure.checkpoint_bytes(pruned_lenet)
+    sparse = storage.save_sparse(pruned_lenet, tmp_path / "s.pt")
+    half = storage.save_sparse(pruned_lenet, tmp_path / "h.pt", half=True)
+    table = storage.storage_table({"dense": dense, "sparse": sparse, "fp16": half})
+    assert table["form"].tolist() == ["dense", "sparse", "fp16"]
+    assert table["bytes"].tolist() == [dense, sparse.stat().st_size, half.stat().st_size]
+    assert table["compression_rate"].iloc[0] == 0.0
+    # 75% zeros: 1 bit + 25% of 4 bytes per weight is about 0.28 of the dense 4 bytes
+    assert 0.5 < table["compression_rate"].iloc[1] < table["compression_rate"].iloc[2] < 1.0
+    assert storage.compression_rate(92180, 43750) == pytest.approx(0.5254, abs=1e-4)  # source 000
+
+
+def test_bad_inputs(pruned_lenet, tmp_path):
+    path = storage.save_sparse(pruned_lenet, tmp_path / "m.pt")
+    before = path.read_bytes()
+    torch_prune.l1_unstructured(pruned_lenet.fc1, "weight", amount=0.5)
+    with pytest.raises(ValueError, match="prune.remove"):
+        storage.save_sparse(pruned_lenet, path)
+    assert path.read_bytes() == before  # a failed save leaves the old file
+    with pytest.raises(FileNotFoundError):
+        storage.load_sparse(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="positive"):
+        storage.compression_rate(0, 10)
+    with pytest.raises(ValueError, match="not one of"):
+        storage.storage_table({"dense": 10}, original="sparse")
+    with pytest.raises(ValueError, match="empty"):
+        storage.storage_table({})
