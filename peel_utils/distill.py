@@ -1,8 +1,9 @@
-"""Knowledge-distillation losses and the one-epoch distillation loop.
+"""Knowledge distillation: the losses, the training loop (`train_kd`, `fit_kd`) and the teachers.
 
 `kd_loss` is Hinton's soft-target loss (source 000, step three); `logits_mse_loss` and
 `feature_mse_loss` are source 002's logits and intermediate-feature MSE. Each mixes its
-distillation term with the cross-entropy on the labels by a weight `alpha`.
+distillation term with the cross-entropy on the labels by a weight `alpha`. `load_teacher`
+reads notebook 02's or 03's ResNet50 hand-over checkpoint.
 """
 
 from __future__ import annotations

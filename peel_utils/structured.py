@@ -208,10 +208,11 @@ class ChannelPruner:
             score = importance(group)
             if score is None or not effects[g]:
                 continue
+            score = score.detach().float().cpu()  # (channels,)
             initial = self._initial.get(self._root(group), len(score))
             keep = max(1, math.ceil(initial * (1 - self.max_group_ratio)))
-            order = torch.argsort(score.detach().float().cpu())[:max(0, len(score) - keep)]
-            candidates += [(float(score[c]), g, int(c)) for c in order]
+            order = torch.argsort(score)[:max(0, len(score) - keep)].tolist()
+            candidates += [(score[c].item(), g, c) for c in order]
         candidates.sort(key=lambda c: c[0])
         gids = np.array([c[1] for c in candidates], dtype=int)
 
@@ -219,8 +220,8 @@ class ChannelPruner:
             counts = np.bincount(gids[:k], minlength=len(groups))
             return self._macs_after({g: int(n) for g, n in enumerate(counts) if n}, effects)
 
-        if macs_if(len(candidates)) > target_macs:
-            floor = macs_if(len(candidates))
+        floor = macs_if(len(candidates))
+        if floor > target_macs:
             raise ValueError(
                 f"target of {target_macs:,.0f} MACs (a {current / target_macs:.1f}x cut) cannot be reached: "
                 f"removing all but {1 - self.max_group_ratio:.0%} of every group's channels still leaves "
