@@ -12,9 +12,12 @@ from peel_utils import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-# Exercise notebooks executed up to their first stub by a test; only those whose first exercise
-# comes before any training (a few seconds), to keep CI fast.
-RUN_TO_FIRST_TODO = ["01"]
+# Every exercise notebook is executed up to its first stub. 03-05 start from the models notebooks
+# 02-04 hand over; pytest runs notebooks/ (nbval) before tests/, so in `make test` they exist and
+# the exercise notebooks reuse them instead of retraining.
+RUN_TO_FIRST_TODO = ["01", "02", "03", "04", "05"]
+HANDOVER = ROOT / "data" / "checkpoints" / "quick"
+NEEDS = {"03": "02_resnet50_pruned.pt", "04": "03_resnet50_finetuned.pt", "05": "02_resnet50_teacher.pt"}
 
 CELL = '''class SparsePruner:
     def __init__(self, masks):
@@ -174,12 +177,14 @@ def test_every_exercise_is_followed_by_its_check_cell(path):
 
 @pytest.mark.parametrize("prefix", RUN_TO_FIRST_TODO)
 def test_exercise_notebook_runs_cleanly_up_to_its_first_todo(prefix):
+    if prefix in NEEDS and not (HANDOVER / NEEDS[prefix]).exists():
+        pytest.skip(f"needs {NEEDS[prefix]}: run the solution notebooks first (make test does)")
     solution = next(NOTEBOOKS.glob(f"{prefix}_*.ipynb"))
     _, stubs = exercises.make_exercise(nbformat.read(solution, as_version=4))
     assert stubs, f"{solution.name} has no exercise"
     path = ROOT / "exercises" / solution.name
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+    client = NotebookClient(nb, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     with pytest.raises(CellExecutionError) as info:
         client.execute()
