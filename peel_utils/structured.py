@@ -39,6 +39,8 @@ def check_supported(model: nn.Module) -> None:
     Supported: Conv2d (plain or depthwise), Linear and BatchNorm. Layers without weights (ReLU,
     pooling, add) pass channels through and need nothing.
     """
+    if next(model.parameters(), None) is None:
+        raise ValueError(f"{type(model).__name__} has no parameters: there is nothing to prune")
     bad = [f"{name} ({type(m).__name__})" for name, m in model.named_modules()
            if next(m.parameters(recurse=False), None) is not None
            and (not isinstance(m, SUPPORTED) or (isinstance(m, nn.Conv2d) and m.groups > 1

@@ -12,10 +12,10 @@ from peel_utils import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-# Every exercise notebook is executed up to its first stub. 03-05 start from the models notebooks
-# 02-04 hand over; pytest runs notebooks/ (nbval) before tests/, so in `make test` they exist and
-# the exercise notebooks reuse them instead of retraining.
-RUN_TO_FIRST_TODO = ["01", "02", "03", "04", "05"]
+# Exercise notebooks executed up to their first stub. 03-05 start from the models notebooks 02-04
+# hand over; pytest runs notebooks/ (nbval) before tests/, so in `make test` those exist.
+# Only 01 is enabled so far: running 02-05 this way has not been timed and checked yet.
+RUN_TO_FIRST_TODO = ["01"]
 HANDOVER = ROOT / "data" / "checkpoints" / "quick"
 NEEDS = {"03": "02_resnet50_pruned.pt", "04": "03_resnet50_finetuned.pt", "05": "02_resnet50_teacher.pt"}
 

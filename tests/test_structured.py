@@ -128,5 +128,7 @@ def test_bad_models_raise_clear_errors():
         structured.dependency_graph(nn.Sequential(nn.Conv2d(1, 4, 3)), SHAPE)  # 1 channel, input has 3
     with pytest.raises(RuntimeError, match="traced no Conv2d"):
         structured.dependency_graph(Detached(), SHAPE)
+    with pytest.raises(ValueError, match="no parameters"):
+        structured.dependency_graph(nn.Sequential(nn.ReLU()), SHAPE)
     with pytest.raises(ValueError, match="no layer of the model"):
         structured.ChannelPruner(models.resnet18(10), SHAPE, ignored_layers=("head",))
