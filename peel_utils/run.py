@@ -134,11 +134,13 @@ def store(only: list[str], notebooks_dir: Path) -> int:
         if only and notebook.name[:2] not in only:
             continue
         print(f"storing {notebook.name}", flush=True)
+        start = time.perf_counter()
         nb = nbformat.read(notebook, as_version=4)
         NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3",
                        resources={"metadata": {"path": str(notebooks_dir)}}).execute()
         clean_notebook(nb)
         nbformat.write(nb, notebook)
+        print(f"stored {notebook.name} in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Pruning-ratio sweep with torch.nn.utils.prune, as in source 000: global vs per-layer L1.
+"""Pruning-ratio sweep with torch.nn.utils.prune, as in source 000: global vs per-layer L1 magnitude.
 
 "global" ranks every Conv2d and Linear weight together (one threshold: layers with many small
 weights lose more); "per-layer" prunes each layer by the same ratio, which is what source 000's
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+import torch
 import torch.nn as nn
 import torch.nn.utils.prune as prune
 from torch.utils.data import DataLoader
@@ -39,18 +40,47 @@ def prunable_modules(model: nn.Module) -> list[tuple[nn.Module, str]]:
     return [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def apply_pruning(model: nn.Module, ratio: float, method: str) -> nn.Module:
-    """Prune `model` in place with torch's prune (weight_orig + weight_mask attached); return it."""
-    ratio = check_ratio(ratio)
-    if method == "global":
-        prune.global_unstructured(prunable_modules(model), pruning_method=prune.L1Unstructured,
-                                  amount=ratio)
-    elif method == "per-layer":
-        for module, name in prunable_modules(model):
-            prune.l1_unstructured(module, name=name, amount=ratio)
-    else:
-        raise ValueError(f"unknown pruning method {method!r}; choose one of {METHODS}")
-    return model
+class MagnitudeRanking:
+    """The |w| rank of every Conv2d and Linear weight, sorted once, over all of them ("global") or
+    within each layer ("per-layer"), so the masks of any ratio cost one comparison.
+
+    masks(ratio) zeroes the round(ratio * n) smallest |w| of each group: the masks of
+    prune.global_unstructured / prune.l1_unstructured with L1Unstructured (which break ties at the
+    threshold their own way), without their topk over millions of weights at every ratio.
+    """
+
+    def __init__(self, model: nn.Module, method: str):
+        if method not in METHODS:
+            raise ValueError(f"unknown pruning method {method!r}; choose one of {METHODS}")
+        weights = [getattr(m, name).detach() for m, name in prunable_modules(model)]
+        groups = [torch.cat([w.reshape(-1) for w in weights])] if method == "global" else \
+            [w.reshape(-1) for w in weights]
+        self.ranks = [self._ranks(g) for g in groups]  # one flat int64 tensor per group
+        self.shapes = [w.shape for w in weights]
+        self.method = method
+
+    @staticmethod
+    def _ranks(values: torch.Tensor) -> torch.Tensor:
+        order = values.abs().argsort()  # (n,) indices from the smallest |w| up
+        ranks = torch.empty_like(order)
+        ranks[order] = torch.arange(order.numel(), device=order.device)
+        return ranks
+
+    def masks(self, ratio: float) -> list[torch.Tensor]:
+        """One keep-mask (bool, shaped like the weight) per prunable module, in module order."""
+        ratio = check_ratio(ratio)
+        flat = [r >= round(ratio * r.numel()) for r in self.ranks]  # False for the smallest
+        if self.method == "global":
+            flat = torch.split(flat[0], [math.prod(s) for s in self.shapes])
+        return [m.view(s) for m, s in zip(flat, self.shapes)]
+
+
+def prune_with_masks(model: nn.Module, masks: Sequence[torch.Tensor]) -> nn.Module:
+    """Zero `model`'s Conv2d/Linear weights where `masks` is False, through torch's prune
+    (custom_from_mask, then prune.remove); returns the model."""
+    for (module, name), mask in zip(prunable_modules(model), masks, strict=True):
+        prune.custom_from_mask(module, name, mask)
+    return make_permanent(model)
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
@@ -63,8 +93,8 @@ def make_permanent(model: nn.Module) -> nn.Module:
 
 
 def pruned_copy(model: nn.Module, ratio: float, method: str) -> nn.Module:
-    """A pruned copy of `model` with the pruning made permanent; `model` is left untouched."""
-    return make_permanent(apply_pruning(copy.deepcopy(model), ratio, method))
+    """A copy of `model` pruned at `ratio` by `method`, made permanent; `model` is left untouched."""
+    return prune_with_masks(copy.deepcopy(model), MagnitudeRanking(model, method).masks(ratio))
 
 
 def weight_sparsity(model: nn.Module) -> float:
@@ -78,9 +108,10 @@ def sweep(model: nn.Module, loader: DataLoader, ratios: Sequence[float],
           methods: Sequence[str] = METHODS) -> pd.DataFrame:
     """evaluate_testset of `model` pruned at each ratio by each method: one row per (method, ratio).
 
-    Run it on the validation loader: the ratio is chosen from it (so the metric columns drop the
-    source's `test_` prefix: loss, accuracy, precision, recall, f1-score). `model` is left
-    untouched. Introduced in notebook 02.
+    The weights are ranked once per method (MagnitudeRanking); each ratio's masks are applied to a
+    copy through torch's prune and made permanent. Run it on the validation loader: the ratio is
+    chosen from it (so the metric columns drop the source's `test_` prefix: loss, accuracy,
+    precision, recall, f1-score). `model` is left untouched. Introduced in notebook 02.
     """
     ratios = [check_ratio(r) for r in ratios]
     unknown = [m for m in methods if m not in METHODS]
@@ -88,8 +119,9 @@ def sweep(model: nn.Module, loader: DataLoader, ratios: Sequence[float],
         raise ValueError(f"unknown pruning method(s) {unknown}; choose from {METHODS}")
     rows = []
     for method in methods:
+        ranking = MagnitudeRanking(model, method)
         for ratio in tqdm(ratios, desc=f"sweep {method}", leave=False):
-            pruned = pruned_copy(model, ratio, method)
+            pruned = prune_with_masks(copy.deepcopy(model), ranking.masks(ratio))
             rows.append({"method": method, "ratio": ratio, "weight_sparsity": weight_sparsity(pruned),
                          "model_sparsity": get_model_sparsity(pruned),
                          **{k.removeprefix("test_"): v

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.utils.prune as torch_prune
 from torch.utils.data import DataLoader, TensorDataset
 
 from peel_utils import sweep
@@ -39,6 +40,26 @@ def test_per_layer_prunes_each_layer_by_the_ratio(lenet):
     assert sweep.prunable_modules(lenet)[0][0].weight.count_nonzero() == 150  # original untouched
 
 
+def torch_pruned(model, ratio, method):
+    """The source's calls, literally: what the ranking must reproduce."""
+    model = copy.deepcopy(model)
+    modules = sweep.prunable_modules(model)
+    if method == "global":
+        torch_prune.global_unstructured(modules, pruning_method=torch_prune.L1Unstructured, amount=ratio)
+    else:
+        for module, name in modules:
+            torch_prune.l1_unstructured(module, name=name, amount=ratio)
+    return sweep.make_permanent(model)
+
+
+@pytest.mark.parametrize("method", sweep.METHODS)
+@pytest.mark.parametrize("ratio", [0.0, 0.3, 0.55, 0.95])
+def test_ranking_masks_equal_torch_prune(lenet, method, ratio):
+    ours, theirs = sweep.pruned_copy(lenet, ratio, method), torch_pruned(lenet, ratio, method)
+    for (a, _), (b, _) in zip(sweep.prunable_modules(ours), sweep.prunable_modules(theirs)):
+        assert torch.equal(a.weight, b.weight)
+
+
 def test_global_uses_one_threshold_and_matches_global_pruner(lenet):
     pruned = sweep.pruned_copy(lenet, 0.7, "global")
     assert sweep.weight_sparsity(pruned) == pytest.approx(0.7, abs=1e-4)
@@ -52,7 +73,9 @@ def test_global_uses_one_threshold_and_matches_global_pruner(lenet):
 
 
 def test_make_permanent_keeps_zeros_and_drops_masks(lenet):
-    model = sweep.apply_pruning(lenet, 0.5, "global")
+    model = lenet
+    torch_prune.global_unstructured(sweep.prunable_modules(model), pruning_method=torch_prune.L1Unstructured,
+                                    amount=0.5)
     assert any(k.endswith("weight_mask") for k in model.state_dict())
     masked = model.fc1.weight.detach().clone()
     sweep.make_permanent(model)
@@ -88,7 +111,7 @@ def test_choose_ratio_rule():
 
 def test_bad_method_and_ratio(lenet):
     with pytest.raises(ValueError, match="unknown pruning method"):
-        sweep.apply_pruning(lenet, 0.5, "random")
+        sweep.MagnitudeRanking(lenet, "random")
     with pytest.raises(ValueError, match="unknown pruning method"):
         sweep.sweep(lenet, [], [0.5], methods=["structured"])
     with pytest.raises(ValueError, match=r"\[0, 1\)"):

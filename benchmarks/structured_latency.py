@@ -1,0 +1,67 @@
+"""Benchmark: CPU latency of notebook 05's exported structured-pruned ResNet50 against the dense one.
+
+Loads the two hand-over checkpoints of a profile (`02_resnet50_teacher.pt`, the dense model, and
+`05_resnet50_structured.pt`, rebuilt from its channel counts), then prints their MACs, parameters and
+median forward latency at each batch size and thread count, with the speed-up (dense / pruned). The
+models are timed in interleaved rounds, so that load from other processes hits both alike. Issue 5's
+target: a speed-up of at least 2x at batch 64 on a 2-core CPU.
+
+    .venv/bin/python benchmarks/structured_latency.py                    # quick profile, 1 and all threads
+    .venv/bin/python benchmarks/structured_latency.py --profile full --rounds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import torch
+
+from peel_utils import checkpoints, distill, measure, structured
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="quick", help="hand-over folder data/checkpoints/<profile>/")
+    parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[1] / "data"))
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="torch CPU thread counts to time (default: 1 and torch's default)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per setting")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes per model and round")
+    args = parser.parse_args(argv)
+
+    checkpoint_dir = Path(args.data_root) / "checkpoints" / args.profile
+    pruned_path = checkpoint_dir / "05_resnet50_structured.pt"
+    if not pruned_path.exists():
+        raise SystemExit(f"no {pruned_path}: run notebook 05 with profile={args.profile!r} first")
+    dense, meta = distill.load_teacher(checkpoint_dir, "dense")
+    pruned = structured.load_pruned(pruned_path).eval()
+    pruned_meta = checkpoints.load_meta(pruned_path)
+    shape = (meta["channels"], meta["image_size"], meta["image_size"])
+    models = {"dense": dense.cpu().eval(), "pruned": pruned.cpu()}
+
+    dense_macs, pruned_macs = (measure.count_macs(m, shape) for m in models.values())
+    print(f"input {shape}; exported variant: {pruned_meta.get('variant')} at {pruned_meta.get('mac_target')}x "
+          f"fewer MACs (target)")
+    print(f"MACs   dense {dense_macs / 1e6:8.1f}M  pruned {pruned_macs / 1e6:8.1f}M  ({dense_macs / pruned_macs:.2f}x)")
+    params = [sum(p.numel() for p in m.parameters()) for m in models.values()]
+    print(f"params dense {params[0] / 1e6:8.2f}M  pruned {params[1] / 1e6:8.2f}M  ({params[0] / params[1]:.2f}x)")
+
+    default_threads = torch.get_num_threads()
+    for threads in args.threads or sorted({1, default_threads}):
+        torch.set_num_threads(threads)
+        for batch_size in args.batch_sizes:
+            runs = {name: [] for name in models}
+            for _ in range(args.rounds):
+                for name, model in models.items():
+                    runs[name].append(measure.measure_latency(model, shape, batch_size, args.repeats, warmup=2))
+            dense_ms, pruned_ms = statistics.median(runs["dense"]), statistics.median(runs["pruned"])
+            print(f"threads {threads} batch {batch_size:3d}: dense {dense_ms:8.1f} ms  pruned {pruned_ms:8.1f} ms  "
+                  f"speed-up {dense_ms / pruned_ms:.2f}x")
+    torch.set_num_threads(default_threads)
+
+
+if __name__ == "__main__":
+    main()
