@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn as nn
 
-from peel_utils import data, models, runtime, sweep
+from peel_utils import data, models, runtime, sweep, train
 from peel_utils.prune import ZeroMaskPruner
 
 
@@ -51,29 +51,17 @@ def main(argv: list[str] | None = None) -> None:
     amp = args.amp and device.type == "cuda"
     splits = data.load_dataset("mnist5k", channels=3, image_size=args.image_size)
     loader = data.make_loaders(splits, args.batch_size).train
-    inputs, targets = next(iter(loader))  # (N, 3, H, W), (N,)
-    inputs, targets = inputs.to(device), targets.to(device)
-    memory_format = torch.channels_last if amp else torch.preserve_format
-    if amp:
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    batch = [next(iter(loader))]  # one batch, (N, 3, H, W) and (N,): train.train moves it to the device
 
     model = sweep.pruned_copy(models.resnet50(splits.num_classes), args.ratio, "global")
-    model = model.to(device, memory_format=memory_format).train()
+    model = model.to(device, memory_format=torch.channels_last if amp else torch.preserve_format)
     pruner = ZeroMaskPruner(model)
     pruner.masks = {name: mask.to(device) for name, mask in pruner.masks.items()}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
     loss_fn = nn.CrossEntropyLoss()
 
-    def step(masked: bool) -> None:  # the body of peel_utils.train.train, for one batch
-        optimizer.zero_grad()
-        with torch.autocast(device.type, enabled=amp):
-            loss = loss_fn(model(inputs), targets)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if masked:
-            pruner.prune(model)
+    def step(masked: bool) -> None:  # one step of peel_utils.train.train, the loop notebook 03 uses
+        train.train(model, batch, loss_fn, optimizer, pruner if masked else None, amp=amp)
 
     for _ in range(args.warmup):
         step(True)

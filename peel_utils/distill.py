@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .checkpoints import load_checkpoint, load_meta
 from .models import build_model
-from .train import Pruner, _model_device, _to_device, evaluate
+from .train import Pruner, evaluate, run_epoch
 
 LOSSES = ("kl", "mse_logits", "feature_mse")
 # which teacher -> (hand-over file, the notebooks that write it)
@@ -190,29 +190,16 @@ def train_kd(student: nn.Module, teacher: nn.Module, loader: DataLoader, optimiz
         if features is None or any(id(p) not in in_optimizer for p in features.parameters()):
             raise ValueError("loss='feature_mse' needs features=FeatureMSE(student, teacher, sample) "
                              "with its parameters in the optimizer")
-    student.train()
     teacher.eval()
-    device = _model_device(student)
-    amp = amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    total, count = 0.0, 0
-    for inputs, targets in tqdm(loader, desc=desc, leave=False):
-        inputs, targets = _to_device(inputs, device), targets.to(device, non_blocking=True)
-        optimizer.zero_grad()
-        with torch.autocast(device.type, enabled=amp):
-            with torch.no_grad():
-                teacher_logits = teacher(inputs)  # (N, classes)
-            student_logits = student(inputs)      # (N, classes)
-            batch_loss = distillation_loss(student_logits.float(), teacher_logits.float(), targets,
-                                           loss=loss, temperature=temperature, alpha=alpha, features=features)
-        scaler.scale(batch_loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if pruner is not None:
-            pruner.prune(student)
-        total += batch_loss.item() * targets.size(0)
-        count += targets.size(0)
-    return total / count
+
+    def batch_loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            teacher_logits = teacher(inputs)  # (N, classes)
+        student_logits = student(inputs)      # (N, classes)
+        return distillation_loss(student_logits.float(), teacher_logits.float(), targets,
+                                 loss=loss, temperature=temperature, alpha=alpha, features=features)
+
+    return run_epoch(student, loader, optimizer, batch_loss, pruner, amp=amp, desc=desc)
 
 
 def fit_kd(student: nn.Module, teacher: nn.Module, train_loader: DataLoader, val_loader: DataLoader,

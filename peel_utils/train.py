@@ -65,12 +65,14 @@ def evaluate_testset(model: nn.Module, loader: DataLoader, progress: bool = True
             "test_precision": float(precision), "test_recall": float(recall), "test_f1-score": float(f1)}
 
 
-def train(model: nn.Module, loader: DataLoader, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-          pruner: Pruner | None = None, *, amp: bool = False, desc: str = "train") -> float:
-    """One epoch of training (source 001's `train`); returns the mean training loss.
+def run_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+              batch_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], pruner: Pruner | None = None,
+              *, amp: bool = False, desc: str = "train") -> float:
+    """The training loop behind `train` and distill.train_kd; returns the mean training loss.
 
-    With a pruner, its masks are re-applied after every optimizer step, so pruned weights stay
-    exactly zero. amp turns on CUDA mixed precision (ignored on the CPU).
+    `batch_loss(inputs, targets)` runs the forward pass of one batch (under autocast) and returns
+    its loss; then one optimizer step, and with a pruner its masks are re-applied so pruned
+    weights stay exactly zero. amp turns on CUDA mixed precision (ignored on the CPU).
     """
     model.train()
     device = _model_device(model)
@@ -81,7 +83,7 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: Callable, optimizer: to
         inputs, targets = _to_device(inputs, device), targets.to(device, non_blocking=True)
         optimizer.zero_grad()
         with torch.autocast(device.type, enabled=amp):
-            loss = loss_fn(model(inputs), targets)
+            loss = batch_loss(inputs, targets)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -90,6 +92,17 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: Callable, optimizer: to
         total += loss.item() * targets.size(0)
         count += targets.size(0)
     return total / count
+
+
+def train(model: nn.Module, loader: DataLoader, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+          pruner: Pruner | None = None, *, amp: bool = False, desc: str = "train") -> float:
+    """One epoch of training (source 001's `train`); returns the mean training loss.
+
+    With a pruner, its masks are re-applied after every optimizer step, so pruned weights stay
+    exactly zero. amp turns on CUDA mixed precision (ignored on the CPU).
+    """
+    return run_epoch(model, loader, optimizer, lambda inputs, targets: loss_fn(model(inputs), targets),
+                     pruner, amp=amp, desc=desc)
 
 
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,

@@ -41,7 +41,8 @@ def test_half_round_trip_is_fp16_of_the_weights(pruned_lenet, tmp_path):
 def test_sparse_layers_stored_as_bitmask_dense_ones_as_is(tmp_path):
     state = {"sparse": torch.tensor([0.0] * 30 + [1.5, -2.0]), "dense": torch.arange(1.0, 33.0),
              "count": torch.tensor(7)}
-    stored = torch.load(storage.save_sparse(state, tmp_path / "s.pt"), weights_only=True)
+    path = storage.save_sparse(state, tmp_path / "s.pt")
+    stored = torch.load(path, weights_only=True)
     assert set(stored) == {"sparse::bits", "sparse::values", "sparse::shape", "dense", "count"}
     assert stored["sparse::values"].tolist() == [1.5, -2.0]
     assert stored["sparse::bits"].numel() == 4  # 32 entries, 8 per byte
