@@ -8,7 +8,6 @@ reads notebook 02's or 03's ResNet50 hand-over checkpoint.
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -16,11 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .checkpoints import load_checkpoint, load_meta
 from .models import build_model
-from .train import Pruner, evaluate, run_epoch
+from .train import Pruner, fit_epochs, run_epoch
 
 LOSSES = ("kl", "mse_logits", "feature_mse")
 # which teacher -> (hand-over file, the notebooks that write it)
@@ -210,17 +208,9 @@ def fit_kd(student: nn.Module, teacher: nn.Module, train_loader: DataLoader, val
 
     kd_options go to train_kd (temperature, alpha, loss, features, pruner, amp).
     """
-    history: list[dict] = []
-    best_state, best_accuracy = copy.deepcopy(student.state_dict()), -1.0
-    for epoch in tqdm(range(1, num_epochs + 1), desc="epochs"):
-        loss = train_kd(student, teacher, train_loader, optimizer, desc=f"epoch {epoch}", **kd_options)
-        if scheduler is not None:
-            scheduler.step()
-        accuracy = evaluate(student, val_loader, progress=False)
-        history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy})
-        if accuracy > best_accuracy:
-            best_accuracy, best_state = accuracy, copy.deepcopy(student.state_dict())
-    return history, best_state
+    return fit_epochs(student, val_loader, num_epochs,
+                      lambda epoch: train_kd(student, teacher, train_loader, optimizer, desc=f"epoch {epoch}",
+                                             **kd_options), scheduler)
 
 
 def load_teacher(checkpoint_dir: str | Path, which: str = "pruned", dataset: str | None = None) -> tuple[nn.Module, dict]:

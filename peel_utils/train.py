@@ -114,10 +114,20 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     Returns the history (one dict per epoch: epoch, train_loss, val_accuracy) and the best
     state_dict (a copy; load it with model.load_state_dict). Introduced in notebook 01.
     """
+    return fit_epochs(model, val_loader, num_epochs,
+                      lambda epoch: train(model, train_loader, loss_fn, optimizer, pruner, amp=amp,
+                                          desc=f"epoch {epoch}"), scheduler)
+
+
+def fit_epochs(model: nn.Module, val_loader: DataLoader, num_epochs: int, train_epoch: Callable[[int], float],
+               scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+               ) -> tuple[list[dict], dict[str, torch.Tensor]]:
+    """The epoch loop behind `fit` and distill.fit_kd: `train_epoch(epoch)` trains one epoch and
+    returns its loss; then the scheduler steps and `model` is validated. Returns (history, best state)."""
     history: list[dict] = []
     best_state, best_accuracy = copy.deepcopy(model.state_dict()), -1.0
     for epoch in tqdm(range(1, num_epochs + 1), desc="epochs"):
-        loss = train(model, train_loader, loss_fn, optimizer, pruner, amp=amp, desc=f"epoch {epoch}")
+        loss = train_epoch(epoch)
         if scheduler is not None:
             scheduler.step()
         accuracy = evaluate(model, val_loader, progress=False)
