@@ -13,7 +13,6 @@ target: a speed-up of at least 2x at batch 64 on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
 import torch
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     pruned = structured.load_pruned(pruned_path).eval()
     pruned_meta = checkpoints.load_meta(pruned_path)
     shape = (meta["channels"], meta["image_size"], meta["image_size"])
-    models = {"dense": dense.cpu().eval(), "pruned": pruned.cpu()}
+    models = {"dense": dense, "pruned": pruned}
 
     dense_macs, pruned_macs = (measure.count_macs(m, shape) for m in models.values())
     print(f"input {shape}; exported variant: {pruned_meta.get('variant')} at {pruned_meta.get('mac_target')}x "
@@ -49,19 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     params = [sum(p.numel() for p in m.parameters()) for m in models.values()]
     print(f"params dense {params[0] / 1e6:8.2f}M  pruned {params[1] / 1e6:8.2f}M  ({params[0] / params[1]:.2f}x)")
 
-    default_threads = torch.get_num_threads()
-    for threads in args.threads or sorted({1, default_threads}):
-        torch.set_num_threads(threads)
+    for threads in args.threads or sorted({1, torch.get_num_threads()}):
+        timed = measure.interleaved_latencies(models, shape, args.batch_sizes, args.rounds, args.repeats,
+                                              threads=threads, warmup=2)
         for batch_size in args.batch_sizes:
-            runs = {name: [] for name in models}
-            for _ in range(args.rounds):
-                for name, model in models.items():
-                    runs[name].append(measure.measure_latency(model, shape, batch_size, args.repeats, warmup=2))
-            dense_ms, pruned_ms = statistics.median(runs["dense"]), statistics.median(runs["pruned"])
+            dense_ms, pruned_ms = timed["dense", batch_size], timed["pruned", batch_size]
             print(f"threads {threads} batch {batch_size:3d}: dense {dense_ms:8.1f} ms  pruned {pruned_ms:8.1f} ms  "
                   f"speed-up {dense_ms / pruned_ms:.2f}x")
-    torch.set_num_threads(default_threads)
-
 
 if __name__ == "__main__":
     main()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import statistics
 import time
+from collections.abc import Hashable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
+from tqdm.auto import tqdm
 
 
 def checkpoint_bytes(model: nn.Module) -> int:
@@ -69,6 +72,30 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch_size: 
         times.append((time.perf_counter() - start) * 1000)
     model.train(was_training)
     return statistics.median(times)
+
+
+def interleaved_latencies(models: Mapping[Hashable, nn.Module], input_shape: tuple[int, ...],
+                          batch_sizes: Sequence[int] = (1, 64), rounds: int = 4, repeats: int = 3,
+                          threads: int | None = None, warmup: int = 1) -> dict[tuple[Hashable, int], float]:
+    """Median CPU latency (ms) of each model at each batch size: {(name, batch_size): ms}.
+
+    Every model is timed once per round (the median of `repeats` passes after `warmup`), round after
+    round, so a change of load on the machine hits all models alike; each result is the median of
+    its rounds.
+    Copies run on the CPU with `threads` torch threads (None: torch's default); `models` are untouched.
+    """
+    cpu_models = {name: copy.deepcopy(model).cpu().eval() for name, model in models.items()}
+    times: dict[tuple[Hashable, int], list[float]] = {(name, b): [] for name in cpu_models for b in batch_sizes}
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or default_threads)
+    try:
+        for _ in tqdm(range(rounds), desc="latency rounds", leave=False):
+            for name, model in cpu_models.items():
+                for b in batch_sizes:
+                    times[name, b].append(measure_latency(model, input_shape, b, repeats, warmup))
+    finally:
+        torch.set_num_threads(default_threads)
+    return {key: statistics.median(runs) for key, runs in times.items()}
 
 
 def cost_row(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: tuple[int, ...] = (1, 64),

@@ -56,3 +56,14 @@ def test_latency_positive_and_cost_row():
     assert row["macs"] == 9472
     assert row["checkpoint_kb"] == measure.checkpoint_bytes(model) / 1024
     assert row["latency_ms_b1"] > 0 and row["latency_ms_b2"] > 0
+
+
+def test_interleaved_latencies_times_every_model_and_batch_and_restores_threads():
+    small, wide = small_model().train(), nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1))
+    threads = torch.get_num_threads()
+    timed = measure.interleaved_latencies({"small": small, ("wide", 2): wide}, (3, 8, 8), batch_sizes=(1, 16),
+                                          rounds=2, repeats=2, threads=1)
+    assert set(timed) == {("small", 1), ("small", 16), (("wide", 2), 1), (("wide", 2), 16)}
+    assert all(ms > 0 for ms in timed.values())
+    assert timed[("wide", 2), 16] > timed["small", 16]  # about 250x the MACs
+    assert torch.get_num_threads() == threads and small.training  # the models and torch left as they were
