@@ -48,6 +48,34 @@ class Loaders:
     test: DataLoader
 
 
+class RandomShift(Dataset):
+    """`dataset`'s images moved by a random whole number of pixels, up to `max_shift` each way.
+
+    The light augmentation of the quick teacher's recipe (notebook 02): the image is padded with its
+    own corner value (the background) and cropped back at a random offset. Offsets come from torch's
+    global generator, which the DataLoader seeds in each worker and `runtime.seed_phase` seeds in the
+    main process, so the same seed gives the same shifts. A class, not a lambda, so DataLoader
+    workers started by `spawn` can pickle it.
+    """
+
+    def __init__(self, dataset: Dataset, max_shift: int):
+        if max_shift < 0:
+            raise ValueError(f"max_shift must be >= 0 pixels, not {max_shift}")
+        self.dataset, self.max_shift = dataset, int(max_shift)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, label = self.dataset[index]
+        s = self.max_shift
+        if s == 0:
+            return image, label
+        dy, dx = (int(v) for v in torch.randint(0, 2 * s + 1, (2,)))
+        padded = torch.nn.functional.pad(image, (s, s, s, s), value=float(image[0, 0, 0]))
+        return padded[:, dy:dy + image.shape[1], dx:dx + image.shape[2]], label
+
+
 def load_dataset(name: str, root: str | Path = "data", *, channels: int | None = None,
                  image_size: int | None = None, download: bool = True, split_seed: int = 0,
                  val_size: int = 5000) -> DatasetSplits:
@@ -77,15 +105,21 @@ def load_dataset(name: str, root: str | Path = "data", *, channels: int | None =
     raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)}")
 
 
-def make_loaders(splits: DatasetSplits, batch_size: int = 64, *, seed: int = 0,
+def make_loaders(splits: DatasetSplits, batch_size: int = 64, *, seed: int = 0, max_shift: int = 0,
                  num_workers: int = 0, pin_memory: bool = False) -> Loaders:
-    """DataLoaders for the three splits; only train is shuffled, by a generator seeded with `seed`."""
+    """DataLoaders for the three splits; only train is shuffled, by a generator seeded with `seed`.
+
+    max_shift > 0 moves each training image by up to that many pixels (`RandomShift`); validation
+    and test images are never changed. Make new loaders for each training phase (with
+    `runtime.seed_phase`), so a phase's batches do not depend on what ran before it.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     generator = torch.Generator().manual_seed(seed)
     common = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                   persistent_workers=num_workers > 0)
-    return Loaders(train=DataLoader(splits.train, shuffle=True, generator=generator, **common),
+    train = RandomShift(splits.train, max_shift) if max_shift else splits.train
+    return Loaders(train=DataLoader(train, shuffle=True, generator=generator, **common),
                    val=DataLoader(splits.val, shuffle=False, **common),
                    test=DataLoader(splits.test, shuffle=False, **common))
 

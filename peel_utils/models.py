@@ -35,7 +35,8 @@ class LeNet(nn.Module):
         return self.fc3(x)
 
 
-def _resnet(arch: str, num_classes: int, small_input: bool, pretrained: bool) -> nn.Module:
+def _resnet(arch: str, num_classes: int, small_input: bool, pretrained: bool,
+            zero_init_residual: bool = False) -> nn.Module:
     builder = getattr(torchvision.models, arch)
     if pretrained:
         weights = torchvision.models.get_model_weights(arch).DEFAULT
@@ -49,7 +50,7 @@ def _resnet(arch: str, num_classes: int, small_input: bool, pretrained: bool) ->
             ) from err
         model.fc = nn.Linear(model.fc.in_features, num_classes)
     else:
-        model = builder(num_classes=num_classes)
+        model = builder(num_classes=num_classes, zero_init_residual=zero_init_residual)
     if small_input:
         # CIFAR-style stem for 32x32 images: a 3x3 stride-1 first conv and no max-pool keep the
         # spatial size, at about 16x the compute of the ImageNet stem.
@@ -58,18 +59,22 @@ def _resnet(arch: str, num_classes: int, small_input: bool, pretrained: bool) ->
     return model
 
 
-def resnet50(num_classes: int, small_input: bool = False, pretrained: bool = False) -> nn.Module:
+def resnet50(num_classes: int, small_input: bool = False, pretrained: bool = False,
+             zero_init_residual: bool = False) -> nn.Module:
     """torchvision ResNet50 with `num_classes` outputs (introduced in notebook 02).
 
     small_input swaps in a CIFAR-style stem; pretrained loads ImageNet weights (all but the
     new classifier head) or raises WeightsNotAvailableError when they cannot be had.
+    zero_init_residual (from scratch only) starts every block's last BatchNorm at zero, so each
+    block begins as the identity: a deep network then trains from scratch as fast as a shallow one.
     """
-    return _resnet("resnet50", num_classes, small_input, pretrained)
+    return _resnet("resnet50", num_classes, small_input, pretrained, zero_init_residual)
 
 
-def resnet18(num_classes: int, small_input: bool = False, pretrained: bool = False) -> nn.Module:
+def resnet18(num_classes: int, small_input: bool = False, pretrained: bool = False,
+             zero_init_residual: bool = False) -> nn.Module:
     """torchvision ResNet18, the distillation student (introduced in notebook 04)."""
-    return _resnet("resnet18", num_classes, small_input, pretrained)
+    return _resnet("resnet18", num_classes, small_input, pretrained, zero_init_residual)
 
 
 def build_model(arch: str, num_classes: int, small_input: bool = False) -> nn.Module:

@@ -116,6 +116,50 @@ class GlobalPruner(SparsePruner):
             start += param.numel()
 
 
+def cubic_sparsity(step: int, ramp_steps: int, final: float, initial: float = 0.0) -> float:
+    """Zhu & Gupta's (2017) gradual schedule: s_t = s_f + (s_i - s_f) (1 - t / n)^3, held at s_f after n.
+
+    It prunes fast while many redundant weights remain and slowly as few are left. Introduced in notebook 01.
+    """
+    if ramp_steps < 1:
+        raise ValueError(f"ramp_steps must be at least 1, not {ramp_steps}")
+    final, initial = _check_sparsity(final), _check_sparsity(initial)
+    progress = min(max(step, 0), ramp_steps) / ramp_steps
+    return final + (initial - final) * (1 - progress) ** 3
+
+
+class GradualPruner:
+    """Gradual magnitude pruning (Zhu & Gupta 2017) as a pruner for `train.fit` / `train.train`.
+
+    `prune(model)` runs after every optimizer step: it re-applies the masks and, every `every` steps
+    up to `ramp_steps`, raises the global weight sparsity along `cubic_sparsity` and recomputes the
+    masks by magnitude (one threshold across all weights, as `GlobalPruner`). A weight once pruned is
+    zero when the masks are recomputed, so it stays pruned. After `ramp_steps` the masks are fixed
+    and training goes on at the final sparsity. Introduced in notebook 01.
+    """
+
+    def __init__(self, model: nn.Module, final_sparsity: float, ramp_steps: int, every: int = 1,
+                 initial_sparsity: float = 0.0):
+        if every < 1:
+            raise ValueError(f"every must be at least 1 step, not {every}")
+        cubic_sparsity(0, ramp_steps, final_sparsity, initial_sparsity)  # validates the arguments
+        self.final_sparsity, self.ramp_steps, self.every = final_sparsity, ramp_steps, every
+        self.initial_sparsity, self.steps = initial_sparsity, 0
+        self.sparsity = initial_sparsity
+        self.masks = GlobalPruner(model, initial_sparsity).masks
+
+    @torch.no_grad()
+    def prune(self, model: nn.Module) -> nn.Module:
+        """One step: zero the masked weights, and on a schedule step prune further; returns `model`."""
+        SparsePruner.prune(self, model)
+        self.steps += 1
+        if self.steps <= self.ramp_steps and (self.steps % self.every == 0 or self.steps == self.ramp_steps):
+            self.sparsity = cubic_sparsity(self.steps, self.ramp_steps, self.final_sparsity, self.initial_sparsity)
+            self.masks = GlobalPruner(model, self.sparsity).masks
+            SparsePruner.prune(self, model)
+        return model
+
+
 class ZeroMaskPruner(SparsePruner):
     """Keeps the zeros a pruned model already has: each mask is `weight != 0`.
 

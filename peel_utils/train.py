@@ -13,6 +13,7 @@ from typing import Protocol
 import torch
 import torch.nn as nn
 from sklearn.metrics import precision_recall_fscore_support
+from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -67,12 +68,13 @@ def evaluate_testset(model: nn.Module, loader: DataLoader, progress: bool = True
 
 def run_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
               batch_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], pruner: Pruner | None = None,
-              *, amp: bool = False, desc: str = "train") -> float:
+              *, batch_scheduler: LRScheduler | None = None, amp: bool = False, desc: str = "train") -> float:
     """The training loop behind `train` and distill.train_kd; returns the mean training loss.
 
     `batch_loss(inputs, targets)` runs the forward pass of one batch (under autocast) and returns
-    its loss; then one optimizer step, and with a pruner its masks are re-applied so pruned
-    weights stay exactly zero. amp turns on CUDA mixed precision (ignored on the CPU).
+    its loss; then one optimizer step (and one step of `batch_scheduler`, a schedule counted in
+    batches such as `one_cycle`'s), and with a pruner its masks are re-applied so pruned weights
+    stay exactly zero. amp turns on CUDA mixed precision (ignored on the CPU).
     """
     model.train()
     device = _model_device(model)
@@ -87,6 +89,8 @@ def run_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optim
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
         if pruner is not None:
             pruner.prune(model)
         total += loss.item() * targets.size(0)
@@ -95,35 +99,53 @@ def run_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optim
 
 
 def train(model: nn.Module, loader: DataLoader, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-          pruner: Pruner | None = None, *, amp: bool = False, desc: str = "train") -> float:
+          pruner: Pruner | None = None, *, batch_scheduler: LRScheduler | None = None, amp: bool = False,
+          desc: str = "train") -> float:
     """One epoch of training (source 001's `train`); returns the mean training loss.
 
     With a pruner, its masks are re-applied after every optimizer step, so pruned weights stay
     exactly zero. amp turns on CUDA mixed precision (ignored on the CPU).
     """
     return run_epoch(model, loader, optimizer, lambda inputs, targets: loss_fn(model(inputs), targets),
-                     pruner, amp=amp, desc=desc)
+                     pruner, batch_scheduler=batch_scheduler, amp=amp, desc=desc)
+
+
+def one_cycle(params, lr: float, total_steps: int, weight_decay: float = 0.05
+              ) -> tuple[torch.optim.Optimizer, LRScheduler]:
+    """AdamW with a one-cycle schedule counted in batches: warm-up to `lr` over the first 30% of
+    `total_steps`, then cosine annealing to lr / 10^4. The quick teacher's recipe (notebook 02);
+    pass the scheduler to `fit(..., batch_scheduler=...)`, which steps it after every batch."""
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be at least 1, not {total_steps}")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps)
 
 
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         optimizer: torch.optim.Optimizer, num_epochs: int, *, pruner: Pruner | None = None,
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, amp: bool = False,
-        loss_fn: Callable = nn.CrossEntropyLoss()) -> tuple[list[dict], dict[str, torch.Tensor]]:
+        scheduler: LRScheduler | None = None, batch_scheduler: LRScheduler | None = None, amp: bool = False,
+        loss_fn: Callable = nn.CrossEntropyLoss(), select_from: int = 1) -> tuple[list[dict], dict[str, torch.Tensor]]:
     """Train for `num_epochs`, evaluating on validation after each; keep the best epoch's weights.
 
-    Returns the history (one dict per epoch: epoch, train_loss, val_accuracy) and the best
-    state_dict (a copy; load it with model.load_state_dict). Introduced in notebook 01.
+    `scheduler` steps after every epoch, `batch_scheduler` after every batch (`one_cycle`). The best
+    epoch is chosen among epochs `select_from` and later (e.g. once a gradual pruner has reached its
+    final sparsity). Returns the history (one dict per epoch: epoch, train_loss, val_accuracy) and the
+    best state_dict (a copy; load it with model.load_state_dict). Introduced in notebook 01.
     """
     return fit_epochs(model, val_loader, num_epochs,
-                      lambda epoch: train(model, train_loader, loss_fn, optimizer, pruner, amp=amp,
-                                          desc=f"epoch {epoch}"), scheduler)
+                      lambda epoch: train(model, train_loader, loss_fn, optimizer, pruner,
+                                          batch_scheduler=batch_scheduler, amp=amp, desc=f"epoch {epoch}"),
+                      scheduler, select_from)
 
 
 def fit_epochs(model: nn.Module, val_loader: DataLoader, num_epochs: int, train_epoch: Callable[[int], float],
-               scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+               scheduler: LRScheduler | None = None, select_from: int = 1
                ) -> tuple[list[dict], dict[str, torch.Tensor]]:
     """The epoch loop behind `fit` and distill.fit_kd: `train_epoch(epoch)` trains one epoch and
-    returns its loss; then the scheduler steps and `model` is validated. Returns (history, best state)."""
+    returns its loss; then the scheduler steps and `model` is validated. Returns (history, best state
+    among epochs `select_from` and later)."""
+    if not 1 <= select_from <= max(num_epochs, 1):
+        raise ValueError(f"select_from must be an epoch between 1 and {num_epochs}, not {select_from}")
     history: list[dict] = []
     best_state, best_accuracy = copy.deepcopy(model.state_dict()), -1.0
     for epoch in tqdm(range(1, num_epochs + 1), desc="epochs"):
@@ -132,6 +154,6 @@ def fit_epochs(model: nn.Module, val_loader: DataLoader, num_epochs: int, train_
             scheduler.step()
         accuracy = evaluate(model, val_loader, progress=False)
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy})
-        if accuracy > best_accuracy:
+        if epoch >= select_from and accuracy > best_accuracy:
             best_accuracy, best_state = accuracy, copy.deepcopy(model.state_dict())
     return history, best_state

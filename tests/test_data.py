@@ -86,3 +86,27 @@ def test_bad_options():
         data.load_dataset("mnist5k", channels=2)
     with pytest.raises(ValueError, match="batch_size"):
         data.make_loaders(data.load_dataset("mnist5k"), 0)
+
+
+def test_random_shift_moves_training_images_by_whole_pixels(mnist5k):
+    image, label = mnist5k.train[0]                                   # (1, 28, 28)
+    shifted = data.RandomShift(mnist5k.train, 3)
+    torch.manual_seed(0)
+    moved, moved_label = shifted[0]
+    assert moved.shape == image.shape and moved_label == label
+    background = float(image[0, 0, 0])
+    # the shifted image is the original, padded with background, seen through a window
+    padded = torch.nn.functional.pad(image, (3, 3, 3, 3), value=background)
+    windows = [padded[:, dy:dy + 28, dx:dx + 28] for dy in range(7) for dx in range(7)]
+    assert any(torch.equal(moved, w) for w in windows)
+    torch.manual_seed(0)
+    assert torch.equal(shifted[0][0], moved)  # seeded: the same shift again
+    assert torch.equal(data.RandomShift(mnist5k.train, 0)[0][0], image)
+    with pytest.raises(ValueError, match="max_shift"):
+        data.RandomShift(mnist5k.train, -1)
+
+
+def test_loaders_shift_only_the_training_split(mnist5k):
+    loaders = data.make_loaders(mnist5k, 8, max_shift=2)
+    assert isinstance(loaders.train.dataset, data.RandomShift)
+    assert loaders.val.dataset is mnist5k.val and loaders.test.dataset is mnist5k.test

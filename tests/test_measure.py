@@ -1,3 +1,6 @@
+import os
+
+import pytest
 import torch
 import torch.nn as nn
 
@@ -67,3 +70,19 @@ def test_interleaved_latencies_times_every_model_and_batch_and_restores_threads(
     assert all(ms > 0 for ms in timed.values())
     assert timed[("wide", 2), 16] > timed["small", 16]  # about 250x the MACs
     assert torch.get_num_threads() == threads and small.training  # the models and torch left as they were
+
+
+def test_interleaved_timings_keep_every_round_and_spread():
+    timed = measure.interleaved_timings({"small": small_model()}, (3, 8, 8), batch_sizes=(2,), rounds=3, repeats=1)
+    assert list(timed) == [("small", 2)] and len(timed["small", 2]) == 3
+    assert measure.spread([10.0, 12.0, 11.0]) == pytest.approx(2 / 11)
+    assert measure.spread([5.0, 5.0]) == 0.0
+
+
+def test_latency_threads_is_capped_by_the_cores_and_checked():
+    cores = os.cpu_count() or 1
+    assert measure.latency_threads(1) == 1
+    assert measure.latency_threads(cores + 7) == cores
+    assert measure.latency_threads(None) == min(torch.get_num_threads(), cores)
+    with pytest.raises(ValueError, match="at least 1"):
+        measure.latency_threads(0)

@@ -110,3 +110,36 @@ def test_accuracy_at_global_sparsity_leaves_model(seeded, mnist5k):
     assert 0.49 < result["model_sparsity"] < 0.5  # biases stay dense
     assert 0.0 <= result["accuracy"] <= 100.0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_cubic_sparsity_follows_zhu_and_gupta():
+    assert prune.cubic_sparsity(0, 10, 0.9) == 0.0
+    assert prune.cubic_sparsity(5, 10, 0.9) == pytest.approx(0.9 - 0.9 * 0.5 ** 3)  # 0.7875: fast at first
+    assert prune.cubic_sparsity(10, 10, 0.9) == pytest.approx(0.9)
+    assert prune.cubic_sparsity(25, 10, 0.9, initial=0.5) == pytest.approx(0.9)  # held after the ramp
+    with pytest.raises(ValueError, match="ramp_steps"):
+        prune.cubic_sparsity(1, 0, 0.9)
+    with pytest.raises(ValueError, match="sparsity"):
+        prune.cubic_sparsity(1, 10, 1.5)
+
+
+def test_gradual_pruner_raises_sparsity_on_schedule_and_keeps_pruned_weights_pruned():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(20, 10), torch.nn.ReLU(), torch.nn.Linear(10, 5))  # 250 weights
+    pruner = prune.GradualPruner(model, 0.8, ramp_steps=4, every=2)
+    sparsities, zeros_before = [], None
+    for step in range(1, 7):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.01)  # an "optimizer step" that would revive pruned weights
+        pruner.prune(model)
+        zeros = torch.cat([(p == 0).flatten() for p in prune.prunable_parameters(model).values()])
+        if zeros_before is not None:
+            assert bool((zeros | ~zeros_before).all())  # once pruned, always pruned
+        zeros_before = zeros
+        sparsities.append(round(zeros.float().mean().item(), 3))
+    # steps 1 and 3 only re-apply; step 2 prunes to 0.7; step 4 to the final 0.8; then fixed
+    assert sparsities == [0.0, 0.7, 0.7, 0.8, 0.8, 0.8]
+    assert pruner.sparsity == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="every"):
+        prune.GradualPruner(model, 0.8, ramp_steps=4, every=0)

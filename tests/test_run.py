@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -56,3 +57,14 @@ def test_profile_key_the_notebook_lacks_is_an_error(workbook):
 def test_missing_profile_lists_the_profiles(workbook):
     with pytest.raises(SystemExit, match="profiles: quick"):
         run.load_profile(workbook / "params", "fast")
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_shipped_profiles_set_only_declared_parameters(profile):
+    root = Path(__file__).resolve().parents[1]
+    sections = run.load_profile(root / "params", profile)
+    for notebook in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        parameters = run.notebook_parameters(notebook, sections)
+        assert parameters["profile"] == profile and parameters["seed"] == 0
+        if "seeds" in sections.get(notebook.name[:2], {}):
+            assert parameters["seeds"] == (1 if profile == "quick" else 3)

@@ -35,3 +35,15 @@ def test_setup_sets_small_figures():
 
     assert runtime.setup(0, "cpu") == torch.device("cpu")
     assert plt.rcParams["figure.dpi"] == runtime.FIGURE_DPI
+
+
+def test_seed_phase_depends_on_seed_and_phase_only():
+    def draw(seed, phase):
+        torch.rand(5)  # whatever ran before
+        phase_seed = runtime.seed_phase(seed, phase)
+        return phase_seed, torch.rand(1).item()
+    first = draw(0, "fine-tune")
+    torch.rand(100)
+    assert draw(0, "fine-tune") == first
+    assert draw(0, "teacher")[0] != first[0] and draw(1, "fine-tune")[0] != first[0]
+    assert 0 <= first[0] < 2**31

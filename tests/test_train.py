@@ -56,3 +56,40 @@ def run_once(splits):
 
 def test_same_seed_same_metrics(mnist5k):
     assert run_once(mnist5k) == run_once(mnist5k)
+
+
+def test_one_cycle_warms_up_then_anneals_per_batch(seeded, mnist5k):
+    model = models.LeNet()
+    loaders = small_loaders(mnist5k, batch_size=256)
+    steps = 2 * len(loaders.train)  # 2 epochs of 14 batches
+    optimizer, schedule = train.one_cycle(model.parameters(), 0.01, steps)
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["weight_decay"] == 0.05
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    peak = max(range(steps), key=rates.__getitem__)
+    assert rates[peak] == pytest.approx(0.01, rel=0.01) and 0.2 * steps < peak < 0.4 * steps  # warm-up: 30% of the steps
+    assert rates[0] == pytest.approx(0.01 / 25) and rates[-1] < 0.01 / 1000  # OneCycleLR's start and end
+    with pytest.raises(ValueError, match="total_steps"):
+        train.one_cycle(model.parameters(), 0.01, 0)
+
+
+def test_fit_steps_the_batch_scheduler_after_every_batch(seeded, mnist5k):
+    model = models.LeNet()
+    loaders = small_loaders(mnist5k, batch_size=512)
+    optimizer, schedule = train.one_cycle(model.parameters(), 0.003, 2 * len(loaders.train))
+    history, _ = train.fit(model, loaders.train, loaders.val, optimizer, 2, batch_scheduler=schedule)
+    assert schedule.last_epoch == 2 * len(loaders.train) and len(history) == 2
+    assert history[-1]["val_accuracy"] > 50.0
+
+
+def test_fit_keeps_the_best_epoch_from_select_from_on(seeded, mnist5k):
+    model = models.LeNet()
+    loaders = small_loaders(mnist5k, batch_size=512)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    history, best = train.fit(model, loaders.train, loaders.val, optimizer, 2, select_from=2)
+    assert all(torch.equal(best[k], v) for k, v in model.state_dict().items())  # only epoch 2 could be kept
+    with pytest.raises(ValueError, match="select_from"):
+        train.fit(model, loaders.train, loaders.val, optimizer, 2, select_from=3)

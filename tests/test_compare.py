@@ -1,0 +1,71 @@
+"""peel_utils.compare: the paired bootstrap interval and the sentences generated from it."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from peel_utils import compare
+
+
+def outcomes(correct: int, total: int = 1000) -> torch.Tensor:
+    return torch.arange(total) < correct
+
+
+def test_identical_models_give_zero_and_are_not_distinguishable():
+    a = outcomes(900)
+    d = compare.paired_bootstrap(a, a.clone(), names=("A", "B"))
+    assert (d.points, d.low, d.high) == (0.0, 0.0, 0.0)
+    assert not d.distinguishable
+    assert "not distinguishable" in compare.verdict(d)
+
+
+def test_a_large_paired_gain_is_distinguishable_and_named():
+    a, b = outcomes(950), outcomes(900)  # A right on every image B gets right, and 50 more
+    d = compare.paired_bootstrap(a, b, names=("pruned", "control"))
+    assert d.points == pytest.approx(5.0)
+    assert 3.0 < d.low < 5.0 < d.high < 7.0  # 50 discordant images: SE about 0.69 points
+    assert d.distinguishable and (d.seeds, d.images) == (1, 1000)
+    sentence = compare.verdict(d)
+    assert sentence.startswith("pruned is 5.0 points above control") and "pruned is more accurate than control" in sentence
+
+
+def test_a_small_difference_among_many_discordant_images_is_noise():
+    rng = np.random.default_rng(0)
+    a = torch.tensor(rng.random(1000) < 0.9)
+    b = torch.tensor(rng.random(1000) < 0.9)  # independent errors: about 180 discordant images
+    d = compare.paired_bootstrap(a, b)
+    assert d.low < 0 < d.high and not d.distinguishable
+
+
+def test_several_seeds_widen_the_interval_with_the_seed_noise():
+    # per seed, A - B is +4, -2 and +1 points: the mean is 1 point, but the seeds disagree
+    a = torch.stack([outcomes(940), outcomes(900), outcomes(910)])
+    b = torch.stack([outcomes(900), outcomes(920), outcomes(900)])
+    d = compare.paired_bootstrap(a, b)
+    assert d.points == pytest.approx(1.0) and d.seeds == 3
+    one_seed = compare.paired_bootstrap(a[:1], b[:1])
+    assert d.low < 0 < d.high  # the seeds' spread covers zero ...
+    assert one_seed.distinguishable  # ... although seed 0 alone looks clear
+
+
+def test_same_seed_same_interval_and_bad_input():
+    a, b = outcomes(930), outcomes(910)
+    assert compare.paired_bootstrap(a, b, seed=3) == compare.paired_bootstrap(a, b, seed=3)
+    with pytest.raises(ValueError, match="same seeds and images"):
+        compare.paired_bootstrap(a, b[:10])
+    with pytest.raises(ValueError, match="level"):
+        compare.paired_bootstrap(a, b, level=95)
+
+
+def test_correct_and_comparison_table():
+    inputs = torch.eye(4)
+    loader = DataLoader(TensorDataset(inputs, torch.tensor([0, 1, 2, 0])), batch_size=3)
+    identity = nn.Linear(4, 4, bias=False)
+    with torch.no_grad():
+        identity.weight.copy_(torch.eye(4))
+    assert compare.correct(identity, loader).tolist() == [True, True, True, False]
+    table = compare.comparison_table({"x": outcomes(950), "y": outcomes(900)}, [("x", "y")])
+    assert table.loc[0, ["A %", "B %", "A - B (points)"]].tolist() == pytest.approx([95.0, 90.0, 5.0])
+    assert bool(table.loc[0, "distinguishable"]) and table.loc[0, "verdict"].startswith("x is 5.0 points above y")
