@@ -124,10 +124,6 @@ def distillation_values() -> dict:
 
 # --- notebook 05 -----------------------------------------------------------------------------
 
-def hessian_dtype(device: torch.device) -> torch.dtype:
-    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-
-
 @answer(cases=(("cpu",),))
 def hessian_expected(device: str) -> dict[str, list[torch.Tensor]]:
     """Per weighted layer of fixtures.TinyConvNet (module order), averaged over the two batches:
@@ -135,7 +131,7 @@ def hessian_expected(device: str) -> dict[str, list[torch.Tensor]]:
     torch.manual_seed(HESSIAN_SEED), and the mistakes 'last_first', 'last_second' (last batch
     only), 'no_probe' and 'not_squared'. On the CPU."""
     device = torch.device(device)
-    model, batches = fixtures.hessian_inputs(device, hessian_dtype(device))
+    model, batches = fixtures.hessian_inputs(device, fixtures.hessian_dtype(device))
     weights = [m.weight for m in model.modules() if getattr(m, "weight", None) is not None]
     keys = ("first", "second", "last_first", "last_second", "no_probe", "not_squared")
     expected = {key: [torch.zeros_like(w) for w in weights] for key in keys}

@@ -139,6 +139,11 @@ class TinyConvNet(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
+def hessian_dtype(device: torch.device) -> torch.dtype:
+    """float64 for the Hessian check, but float32 on MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 HESSIAN_SEED = 11  # torch.manual_seed before hessian_taylor_stats runs: its probes v are then known
 
 

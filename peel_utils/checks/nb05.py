@@ -35,7 +35,7 @@ def check_hessian_taylor_stats(hessian_taylor_stats: Callable, device: str | tor
     name = "hessian_taylor_stats"
     mistake = catalog.BY_NAME[name].mistake
     device = torch.device(device)
-    dtype = answer_key.hessian_dtype(device)
+    dtype = fixtures.hessian_dtype(device)
     expected = answer_key.hessian_expected(str(device))
     model, batches = fixtures.hessian_inputs(device, dtype)
     weighted = [m for m in model.modules() if getattr(m, "weight", None) is not None]
