@@ -278,6 +278,13 @@ def test_sparse_pruner_catches(wrong, key):
         checks.check_sparse_pruner(wrong)
 
 
+def test_sparse_pruner_is_checked_whether_or_not_calc_mask_is_written():
+    class NoMaskYet(Solution):
+        def __init__(self, model, sparsity_dict):
+            raise NotImplementedError("exercise: write your code in calc_mask here")
+    checks.check_sparse_pruner(NoMaskYet)
+
+
 # --- masked training step --------------------------------------------------------------------
 
 def test_masked_training_step_passes_on_solution(nb01, capsys):

@@ -33,9 +33,7 @@ def resolve(reference: str) -> types.FunctionType:
     obj = importlib.import_module(module_name)
     for part in qualname.split("."):
         obj = getattr(obj, part)
-    while not isinstance(obj, types.FunctionType) and hasattr(obj, "__wrapped__"):
-        obj = obj.__wrapped__
-    while isinstance(obj, types.FunctionType) and hasattr(obj, "__wrapped__"):
+    while hasattr(obj, "__wrapped__"):
         obj = obj.__wrapped__
     if not isinstance(obj, types.FunctionType):
         raise TypeError(f"{reference} is not a Python function")
