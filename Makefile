@@ -1,12 +1,14 @@
 # The workbook's commands. `make run` and `make test` create .venv on first use.
 PROFILE ?= quick
 ONLY ?=
+SUBMISSIONS ?=
+GRADE_TIMEOUT ?= 900
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lab store exercises clean
+.PHONY: install run test lab store exercises handout grade clean
 
 install: $(STAMP)
 
@@ -23,11 +25,22 @@ run: $(STAMP)
 ## test: exercises in step with the solutions, then nbval re-execution of the stored notebooks and unit tests
 test: $(STAMP)
 	$(PY) -m peel_utils.exercises --check
+	$(PY) -m peel_utils.guide --check
 	$(PY) -m pytest
 
-## exercises: regenerate exercises/ from the solution notebooks (commit both)
+## exercises: regenerate exercises/ from the solution notebooks and the guide's exercise table (commit them)
 exercises: $(STAMP)
 	$(PY) -m peel_utils.exercises
+	$(PY) -m peel_utils.guide
+
+## handout: handout/ and handout.zip for students: exercise notebooks, peel_utils without the answers
+handout: $(STAMP)
+	$(PY) -m peel_utils.handout
+
+## grade: run every notebook under SUBMISSIONS= (a folder per student) into grades/grades.csv and summary.md
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder>"; exit 2; }
+	$(PY) -m peel_utils.grade "$(SUBMISSIONS)" --timeout $(GRADE_TIMEOUT)
 
 ## lab: JupyterLab on notebooks/
 lab: $(STAMP)
@@ -38,4 +51,4 @@ store: $(STAMP)
 	$(PY) -m peel_utils.run --store $(if $(ONLY),--only $(ONLY))
 
 clean:
-	rm -rf results .pytest_cache
+	rm -rf results .pytest_cache handout handout.zip grades

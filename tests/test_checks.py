@@ -1,7 +1,9 @@
-"""peel_utils.checks: each check passes on the notebook's own solution and fails, with a message
-that names the mistake, on typical wrong answers; stubs' NotImplementedError passes through."""
+"""peel_utils.checks: each check passes on the notebook's own solution and fails, with the message of
+its mistake table, on typical wrong answers and on answers that call the workbook's own
+implementation; stubs' NotImplementedError passes through."""
 
 import copy
+import functools
 import re
 from pathlib import Path
 
@@ -13,11 +15,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from peel_utils import checks, distill, prune, structured, sweep
+from peel_utils import checks, distill, measure, prune, structured, sweep, train
+from peel_utils.checks import answer_key, catalog, fixtures
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+@functools.cache
 def notebook_namespace(prefix: str) -> dict:
     """Run the code cells of a solution notebook that define the exercised functions (and nothing else)."""
     path = next(NOTEBOOKS.glob(f"{prefix}_*.ipynb"))
@@ -40,16 +44,25 @@ def fails_with(pattern: str):
     return pytest.raises(checks.CheckFailed, match=pattern)
 
 
+def mistake(exercise: str, key: str) -> str:
+    """A regex matching the catalog's message for `key` (the check reads the same table)."""
+    return re.escape(catalog.BY_NAME[exercise].mistake(key))
+
+
+def solution(prefix: str, name: str):
+    """The solution notebook's own answer (the notebook cells holding exercises, executed)."""
+    return notebook_namespace(prefix)[name]
+
+
 def test_check_failed_is_an_assertion_error():
     assert issubclass(checks.CheckFailed, AssertionError)
 
 
 # --- get_model_sparsity ------------------------------------------------------------------------
 
-def test_get_model_sparsity_passes_on_solution_and_reference(nb01, capsys):
+def test_get_model_sparsity_passes_on_solution(nb01, capsys):
     checks.check_get_model_sparsity(nb01["get_model_sparsity"])
-    checks.check_get_model_sparsity(prune.get_model_sparsity)
-    assert capsys.readouterr().out.count("✓ passed: get_model_sparsity") == 2
+    assert capsys.readouterr().out.count("✓ passed: get_model_sparsity") == 1
 
 
 def weights_only(model):
@@ -71,23 +84,39 @@ def as_tensor(model):
     return 1 - sum(p.count_nonzero() for p in params) / sum(p.numel() for p in params)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (weights_only, "counts only the weight matrices"),
-    (density, "fraction of non-zero parameters"),
-    (near_zero_counted, "tiny non-zero value"),
-    (as_tensor, "returned a torch.Tensor"),
+def zero_count(model):
+    return float(sum(p.numel() - int(p.count_nonzero()) for p in model.parameters()))
+
+
+def zeroes_the_model(model):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    return 1.0
+
+
+@pytest.mark.parametrize("wrong, key", [
+    (weights_only, "weights_only"),
+    (density, "density"),
+    (near_zero_counted, "tiny"),
+    (as_tensor, "tensor"),
+    (zero_count, "count"),
+    (zeroes_the_model, "changes"),
 ])
-def test_get_model_sparsity_catches(wrong, message):
-    with fails_with(message):
+def test_get_model_sparsity_catches(wrong, key):
+    with fails_with(mistake("get_model_sparsity", key)):
         checks.check_get_model_sparsity(wrong)
 
 
 # --- calc_mask -------------------------------------------------------------------------------
 
-def test_calc_mask_passes_on_solution_and_reference(nb01, capsys):
+def test_calc_mask_passes_on_solution(nb01, capsys):
     checks.check_calc_mask(nb01["calc_mask"])
-    checks.check_calc_mask(prune.calc_mask)
-    assert capsys.readouterr().out.count("✓ passed: calc_mask") == 2
+    assert capsys.readouterr().out.count("✓ passed: calc_mask") == 1
+
+
+def good_mask(tensor, sparsity):
+    return solution("01", "calc_mask")(tensor, sparsity)
 
 
 def _k(tensor, sparsity):
@@ -106,7 +135,7 @@ def signed(tensor, sparsity):
 
 
 def float_mask(tensor, sparsity):
-    return prune.calc_mask(tensor, sparsity).float()
+    return good_mask(tensor, sparsity).float()
 
 
 def at_or_above(tensor, sparsity):
@@ -115,11 +144,11 @@ def at_or_above(tensor, sparsity):
 
 
 def flat(tensor, sparsity):
-    return prune.calc_mask(tensor, sparsity).view(-1)
+    return good_mask(tensor, sparsity).view(-1)
 
 
 def in_place_abs(tensor, sparsity):
-    mask = prune.calc_mask(tensor, sparsity)
+    mask = good_mask(tensor, sparsity)
     tensor.data.abs_()
     return mask
 
@@ -130,44 +159,59 @@ def no_edge_cases(tensor, sparsity):
 
 
 def clamps(tensor, sparsity):
-    return prune.calc_mask(tensor, min(max(sparsity, 0.0), 1.0))
+    return good_mask(tensor, min(max(sparsity, 0.0), 1.0))
 
 
 def keeps_fraction(tensor, sparsity):
-    return prune.calc_mask(tensor, 1 - sparsity)
+    return good_mask(tensor, 1 - sparsity)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (keeps_smallest, "keeps the smallest-magnitude weights"),
-    (signed, "ranks the signed values"),
-    (float_mask, "wrong dtype"),
-    (at_or_above, "one too few"),
-    (flat, "wrong shape"),
-    (in_place_abs, "changed the tensor it was given"),
-    (no_edge_cases, r"calc_mask\(w, 0.0\), which should keep every weight \(all True\), raised RuntimeError"),
-    (clamps, r"calc_mask\(w, 1.5\) returned a mask; .* should raise ValueError"),
-    (keeps_fraction, "pruned 1 - sparsity"),
+def one_too_many(tensor, sparsity):
+    mask = good_mask(tensor, sparsity)
+    if 0 < sparsity < 1:
+        mask.view(-1)[mask.view(-1).nonzero()[0]] = False
+    return mask
+
+
+@pytest.mark.parametrize("wrong, key", [
+    (keeps_smallest, "smallest"),
+    (signed, "signed"),
+    (float_mask, "dtype"),
+    (at_or_above, "one_too_few"),
+    (one_too_many, "one_too_many"),
+    (flat, "shape"),
+    (in_place_abs, "changes"),
+    (no_edge_cases, "edges"),
+    (clamps, "no_value_error"),
+    (keeps_fraction, "fraction"),
 ])
-def test_calc_mask_catches(wrong, message):
-    with fails_with(message):
+def test_calc_mask_catches(wrong, key):
+    with fails_with(mistake("calc_mask", key)):
         checks.check_calc_mask(wrong)
+
+
+def test_calc_mask_names_the_crash_at_sparsity_0():
+    with fails_with(r"calc_mask\(w, 0.0\) \(.*\) raised RuntimeError"):
+        checks.check_calc_mask(no_edge_cases)
 
 
 # --- SparsePruner.prune ----------------------------------------------------------------------
 
-def test_sparse_pruner_passes_on_solution_and_reference(nb01, capsys):
+def test_sparse_pruner_passes_on_solution(nb01, capsys):
     checks.check_sparse_pruner(nb01["SparsePruner"])
-    checks.check_sparse_pruner(prune.SparsePruner)
-    assert capsys.readouterr().out.count("✓ passed: SparsePruner.prune") == 2
+    assert capsys.readouterr().out.count("✓ passed: SparsePruner.prune") == 1
 
 
-class CopyPruner(prune.SparsePruner):
+Solution = solution("01", "SparsePruner")  # the wrong answers below start from it
+
+
+class CopyPruner(Solution):
     @torch.no_grad()
     def prune(self, model):
         return super().prune(copy.deepcopy(model))
 
 
-class RebindPruner(prune.SparsePruner):
+class RebindPruner(Solution):
     @torch.no_grad()
     def prune(self, model):
         for name, param in model.named_parameters():
@@ -176,7 +220,7 @@ class RebindPruner(prune.SparsePruner):
         return model
 
 
-class ReplacePruner(prune.SparsePruner):
+class ReplacePruner(Solution):
     @torch.no_grad()
     def prune(self, model):
         for name, mask in self.masks.items():
@@ -186,22 +230,22 @@ class ReplacePruner(prune.SparsePruner):
         return model
 
 
-class FreshMaskPruner(prune.SparsePruner):
+class FreshMaskPruner(Solution):
     @torch.no_grad()
     def prune(self, model):
         for name, param in model.named_parameters():
             if name in self.masks:
-                param.mul_(prune.calc_mask(param, 0.5))
+                param.mul_(good_mask(param, 0.5))
         return model
 
 
-class NoReturnPruner(prune.SparsePruner):
+class NoReturnPruner(Solution):
     @torch.no_grad()
     def prune(self, model):
         super().prune(model)
 
 
-class BiasPruner(prune.SparsePruner):
+class BiasPruner(Solution):
     @torch.no_grad()
     def prune(self, model):
         super().prune(model)
@@ -211,17 +255,34 @@ class BiasPruner(prune.SparsePruner):
         return model
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (CopyPruner, "pruned a copy and left the model it was given unchanged"),
-    (RebindPruner, "weights are unchanged after prune"),
-    (ReplacePruner, "replaced the model's parameter objects"),
-    (FreshMaskPruner, "computed a new mask"),
-    (NoReturnPruner, "it returned None"),
-    (BiasPruner, "it changed 0.bias"),
+class HalfPruner(Solution):
+    @torch.no_grad()
+    def prune(self, model):
+        for name, param in model.named_parameters():
+            if name in self.masks:
+                param.mul_(0.5 + 0.5 * self.masks[name])
+        return model
+
+
+@pytest.mark.parametrize("wrong, key", [
+    (CopyPruner, "copy"),
+    (RebindPruner, "rebind"),
+    (ReplacePruner, "replace"),
+    (FreshMaskPruner, "fresh"),
+    (HalfPruner, "wrong_mask"),
+    (NoReturnPruner, "returns"),
+    (BiasPruner, "bias"),
 ])
-def test_sparse_pruner_catches(wrong, message):
-    with fails_with(message):
+def test_sparse_pruner_catches(wrong, key):
+    with fails_with(mistake("SparsePruner.prune", key)):
         checks.check_sparse_pruner(wrong)
+
+
+def test_sparse_pruner_is_checked_whether_or_not_calc_mask_is_written():
+    class NoMaskYet(Solution):
+        def __init__(self, model, sparsity_dict):
+            raise NotImplementedError("exercise: write your code in calc_mask here")
+    checks.check_sparse_pruner(NoMaskYet)
 
 
 # --- masked training step --------------------------------------------------------------------
@@ -277,27 +338,26 @@ def two_steps_per_batch(model, loader, loss_fn, optimizer, pruner):
 def test_the_training_reference_is_peel_utils_train(seeded):
     from torch.utils.data import DataLoader, TensorDataset
 
-    from peel_utils import train
     loader = DataLoader(TensorDataset(torch.randn(20, 8), torch.randint(0, 3, (20,))), batch_size=5)
-    base = checks._two_layer(seed=0, sizes=(8, 6, 3))
+    base = fixtures.two_layer(seed=0, sizes=(8, 6, 3))
     pruner = prune.SparsePruner(base, {"0.weight": 0.5, "2.weight": 0.7})
     models = [pruner.prune(copy.deepcopy(base)) for _ in range(2)]
-    for model, epoch in zip(models, (train.train, checks._masked_epoch)):
+    for model, epoch in zip(models, (train.train, answer_key._masked_epoch)):
         epoch(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), pruner)
     for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
         assert torch.equal(a, b), name
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (forgets_masks, "pruned weights are non-zero after training"),
-    (prunes_before_step, "pruned weights are non-zero after training"),
-    (forgets_zero_grad, "gradients accumulate"),
-    (prunes_at_the_end, "applied only after the last batch"),
-    (no_step, "no optimizer step was taken"),
-    (two_steps_per_batch, "differ from the expected ones"),
+@pytest.mark.parametrize("wrong, key", [
+    (forgets_masks, "grow_back"),
+    (prunes_before_step, "grow_back"),
+    (forgets_zero_grad, "accumulate"),
+    (prunes_at_the_end, "at_end"),
+    (no_step, "no_step"),
+    (two_steps_per_batch, "other"),
 ])
-def test_masked_training_step_catches(wrong, message):
-    with fails_with(message):
+def test_masked_training_step_catches(wrong, key):
+    with fails_with(mistake("train_one_epoch", key)):
         checks.check_masked_training_step(wrong)
 
 
@@ -307,7 +367,7 @@ def stub(*args, **kwargs):
     raise NotImplementedError("exercise: write your code here")
 
 
-class StubPruner(prune.SparsePruner):
+class StubPruner(Solution):
     def prune(self, model):
         raise NotImplementedError("exercise: write your code here")
 
@@ -418,28 +478,44 @@ def nb04():
     return notebook_namespace("04")
 
 
-def test_distillation_loss_passes_on_solution_and_reference(nb04, capsys):
+def test_distillation_loss_passes_on_solution(nb04, capsys):
     checks.check_distillation_loss(nb04["distillation_loss"])
-    checks.check_distillation_loss(distill.kd_loss)
-    assert capsys.readouterr().out.count("✓ passed: distillation_loss") == 2
+    assert capsys.readouterr().out.count("✓ passed: distillation_loss") == 1
 
 
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
-@pytest.mark.parametrize("wrong, message", [
-    (no_t_squared, "does not multiply the soft term by T²"),
-    (mean_over_classes, "averages the KL over the classes"),
-    (summed_over_batch, "sums the KL over the batch"),
-    (reversed_kl, "the KL runs the wrong way"),
-    (soft_cross_entropy, "should be 0 .* adds the teacher's entropy"),
-    (probabilities_into_kl_div, "should be 0"),
-    (ce_at_temperature, "uses the logits divided by T"),
-    (alpha_swapped, "alpha weighs the wrong term"),
-    (teacher_not_detached, "gradients flow into the teacher's logits"),
-    (per_image, "wrong shape: .* returned shape \\(4,\\)"),
+def as_float(s, t, targets, temperature, alpha):
+    return float(solution("04", "distillation_loss")(s, t, targets, temperature, alpha))
+
+
+def clamps_the_logits(s, t, targets, temperature, alpha):
+    loss = solution("04", "distillation_loss")(s, t, targets, temperature, alpha)
+    s.data.clamp_(min=-0.9)
+    return loss
+
+
+@pytest.mark.parametrize("wrong, key", [
+    (no_t_squared, "no_t2"),
+    (mean_over_classes, "mean_classes"),
+    (summed_over_batch, "sum_batch"),
+    (reversed_kl, "reversed"),
+    (soft_cross_entropy, "soft_ce"),
+    (probabilities_into_kl_div, "not_zero"),
+    (ce_at_temperature, "ce_at_t"),
+    (alpha_swapped, "swapped"),
+    (teacher_not_detached, "teacher_grad"),
+    (per_image, "per_image"),
+    (as_float, "not_tensor"),
+    (clamps_the_logits, "changes"),
 ])
-def test_distillation_loss_catches(wrong, message):
-    with fails_with(message):
+def test_distillation_loss_catches(wrong, key):
+    with fails_with(mistake("distillation_loss", key)):
         checks.check_distillation_loss(wrong)
+
+
+def test_distillation_loss_names_the_shape_it_got():
+    with fails_with(r"returned shape \(4,\)"):
+        checks.check_distillation_loss(per_image)
 
 
 def test_distillation_stub_raises_its_own_error():
@@ -459,13 +535,13 @@ def nb03():
     return notebook_namespace("03")
 
 
-def test_choose_ratio_passes_on_solution_and_reference(nb02, capsys):
+def test_choose_ratio_passes_on_solution(nb02, capsys):
     checks.check_choose_ratio(nb02["choose_ratio"])
-    checks.check_choose_ratio(sweep.choose_ratio)
-    assert capsys.readouterr().out.count("✓ passed: choose_ratio") == 2
+    assert capsys.readouterr().out.count("✓ passed: choose_ratio") == 1
 
 
-def ratio_rule(*, filter_method=True, reference="dense", strict=False, first_failure=False, give="ratio"):
+def ratio_rule(*, filter_method=True, reference="dense", strict=False, first_failure=False, give="ratio",
+               smallest=False, mutate=False):
     def choose(table, method, max_drop):
         rows = table[table["method"] == method] if filter_method else table
         own = table[table["method"] == method]
@@ -474,22 +550,32 @@ def ratio_rule(*, filter_method=True, reference="dense", strict=False, first_fai
         if first_failure:
             ok = ok.cummin()
         within = rows[ok]
+        if mutate:
+            table.drop(index=table.index[-1], inplace=True)
+        if smallest:
+            return float(within["ratio"].min())
         return float(within[give].max()) if give == "ratio" else float(within["accuracy"].min())
     return choose
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (ratio_rule(reference="best"), "drop from the best accuracy"),
-    (ratio_rule(strict=True), "exactly max_drop below .* is within the tolerance"),
-    (ratio_rule(first_failure=True), "stops at the first ratio outside the tolerance"),
-    (ratio_rule(filter_method=False), "looks at every method's rows"),
-    (ratio_rule(give="accuracy"), "returned an accuracy"),
-    (lambda table, method, max_drop: table["ratio"].max(), "expected 0.4, got 0.9"),
-    (lambda table, method, max_drop: table[table["method"] == method]["ratio"], "returned Series"),
+@pytest.mark.parametrize("wrong, key", [
+    (ratio_rule(reference="best"), "best"),
+    (ratio_rule(strict=True), "strict"),
+    (ratio_rule(first_failure=True), "first_failure"),
+    (ratio_rule(filter_method=False), "mixing"),
+    (ratio_rule(give="accuracy"), "accuracy"),
+    (ratio_rule(smallest=True), "smallest"),
+    (ratio_rule(mutate=True), "changes"),
+    (lambda table, method, max_drop: table[table["method"] == method]["ratio"], "not_float"),
 ])
-def test_choose_ratio_catches(wrong, message):
-    with fails_with(message):
+def test_choose_ratio_catches(wrong, key):
+    with fails_with(mistake("choose_ratio", key)):
         checks.check_choose_ratio(wrong)
+
+
+def test_choose_ratio_gives_the_expected_and_the_wrong_value():
+    with fails_with("expected 0.4, got 0.9"):
+        checks.check_choose_ratio(lambda table, method, max_drop: table["ratio"].max())
 
 
 def test_bitmask_bytes_passes_on_solution(nb03, capsys):
@@ -497,8 +583,11 @@ def test_bitmask_bytes_passes_on_solution(nb03, capsys):
     assert "✓ passed: bitmask_bytes" in capsys.readouterr().out
 
 
-def byte_count(*, bitmask=lambda n: -(-n // 8), always_sparse=False, integers_too=False, dense_own_size=False):
+def byte_count(*, bitmask=lambda n: -(-n // 8), always_sparse=False, integers_too=False, dense_own_size=False,
+               mutate=False):
     def count(state_dict, bytes_per_value):
+        if mutate:
+            state_dict["a.weight"].zero_()
         total = 0
         for tensor in state_dict.values():
             if not integers_too and (not tensor.is_floating_point() or tensor.dim() == 0):
@@ -511,17 +600,18 @@ def byte_count(*, bitmask=lambda n: -(-n // 8), always_sparse=False, integers_to
     return count
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (byte_count(bitmask=lambda n: n // 8), "rounds the bitmask down"),
-    (byte_count(bitmask=lambda n: n / 8), "not a whole number of bytes"),
-    (byte_count(bitmask=lambda n: n), "one bit per entry"),
-    (byte_count(always_sparse=True), "stores a tensor sparse even where the dense tensor is smaller"),
-    (byte_count(integers_too=True), "integer tensors .* count as they are"),
-    (byte_count(dense_own_size=True), "dense size in fp16 is numel \\* bytes_per_value"),
-    (lambda state_dict, bytes_per_value: torch.tensor(86), "returned Tensor"),
+@pytest.mark.parametrize("wrong, key", [
+    (byte_count(bitmask=lambda n: n // 8), "round_down"),
+    (byte_count(bitmask=lambda n: n / 8), "fractional"),
+    (byte_count(bitmask=lambda n: n), "one_byte"),
+    (byte_count(always_sparse=True), "always_sparse"),
+    (byte_count(integers_too=True), "integers"),
+    (byte_count(dense_own_size=True), "fp16_dense"),
+    (byte_count(mutate=True), "changes"),
+    (lambda state_dict, bytes_per_value: torch.tensor(86), "not_int"),
 ])
-def test_bitmask_bytes_catches(wrong, message):
-    with fails_with(message):
+def test_bitmask_bytes_catches(wrong, key):
+    with fails_with(mistake("bitmask_bytes", key)):
         checks.check_bitmask_bytes(wrong)
 
 
@@ -537,7 +627,7 @@ def test_hessian_taylor_stats_passes_on_solution(nb05, capsys):
     assert "✓ passed: hessian_taylor_stats" in capsys.readouterr().out
 
 
-def hessian_stats(*, divide_h=True, square=True, probe=True, mean=True, accumulate=True, sign=1):
+def hessian_stats(*, divide_h=True, square=True, probe=True, mean=True, accumulate=True, sign=1, h_power=1):
     def stats(model, batches, h=1e-3):
         layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
         weights = [m.weight for m in layers]
@@ -556,7 +646,7 @@ def hessian_stats(*, divide_h=True, square=True, probe=True, mean=True, accumula
                 for w, v in zip(weights, vs):
                     w.sub_(h * v)
             for m, w, g, g_h, v in zip(layers, weights, grad, grad_h, vs):
-                hv = (g_h - g) / h if divide_h else g_h - g
+                hv = (g_h - g) / h ** h_power if divide_h else g_h - g
                 new_first = sign * w.detach() * g * scale
                 new_second = (w.detach() ** 2 if square else w.detach()) * (v if probe else 1) * hv * scale
                 first[m] = first[m] + new_first if accumulate else new_first
@@ -569,17 +659,18 @@ def test_the_hessian_test_helper_is_right():
     checks.check_hessian_taylor_stats(hessian_stats())
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (hessian_stats(divide_h=False), "second .* Hv is not divided by the step h"),
-    (hessian_stats(square=False), "second .* multiplies by θ, not θ²"),
-    (hessian_stats(probe=False), "second .* leaves out the probe"),
-    (hessian_stats(mean=False), "first .* sums over the batches"),
-    (hessian_stats(accumulate=False), "first .* keeps only the last batch"),
-    (hessian_stats(sign=-1), "first .* sign is flipped"),
-    (lambda model, batches: {}, "should return two dicts"),
+@pytest.mark.parametrize("wrong, label, key", [
+    (hessian_stats(divide_h=False), "second", "not_divided"),
+    (hessian_stats(h_power=2), "second", "divided_twice"),
+    (hessian_stats(square=False), "second", "not_squared"),
+    (hessian_stats(probe=False), "second", "no_probe"),
+    (hessian_stats(mean=False), "first", "summed"),
+    (hessian_stats(accumulate=False), "first", "last_batch"),
+    (hessian_stats(sign=-1), "first", "sign"),
+    (lambda model, batches: {}, "", "not_dicts"),
 ])
-def test_hessian_taylor_stats_catches(wrong, message):
-    with fails_with(message):
+def test_hessian_taylor_stats_catches(wrong, label, key):
+    with fails_with(f"{label}.*" + mistake("hessian_taylor_stats", key)):
         checks.check_hessian_taylor_stats(wrong)
 
 
@@ -627,17 +718,17 @@ def test_the_cpd_test_helper_is_right():
     checks.check_cpd_importance(cpd_importance())
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (cpd_importance(bn=False), "leaves out the BatchNorm scales"),
-    (cpd_importance(inputs=False), "leaves out the next layers' input weights"),
-    (cpd_importance(absolute=False), "absolute value"),
-    (cpd_importance(freed="none"), "not divided by the memory"),
-    (cpd_importance(freed="all"), "divides by the memory of every layer"),
-    (cpd_importance(sign=1.0), "first-order term has the wrong sign"),
-    (cpd_importance(half=1.0), "needs its factor ½"),
+@pytest.mark.parametrize("wrong, key", [
+    (cpd_importance(bn=False), "no_bn"),
+    (cpd_importance(inputs=False), "no_inputs"),
+    (cpd_importance(absolute=False), "no_abs"),
+    (cpd_importance(freed="none"), "no_memory"),
+    (cpd_importance(freed="all"), "all_memory"),
+    (cpd_importance(sign=1.0), "sign"),
+    (cpd_importance(half=1.0), "half"),
 ])
-def test_cpd_importance_catches(wrong, message):
-    with fails_with(message):
+def test_cpd_importance_catches(wrong, key):
+    with fails_with(mistake("CPDImportance", key)):
         checks.check_cpd_importance(wrong)
 
 
@@ -658,3 +749,125 @@ def test_notebook_05_checks_leave_the_global_random_state_alone():
     checks.check_hessian_taylor_stats(hessian_stats())
     checks.check_cpd_importance(cpd_importance())
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+# --- every mistake of the table is tested -------------------------------------------------------
+
+CATCH_TESTS = {"get_model_sparsity": test_get_model_sparsity_catches, "calc_mask": test_calc_mask_catches,
+               "SparsePruner.prune": test_sparse_pruner_catches, "train_one_epoch": test_masked_training_step_catches,
+               "choose_ratio": test_choose_ratio_catches, "bitmask_bytes": test_bitmask_bytes_catches,
+               "distillation_loss": test_distillation_loss_catches,
+               "hessian_taylor_stats": test_hessian_taylor_stats_catches, "CPDImportance": test_cpd_importance_catches}
+
+
+@pytest.mark.parametrize("exercise", catalog.EXERCISES, ids=lambda e: e.name)
+def test_each_mistake_of_the_table_has_a_wrong_answer_that_triggers_it(exercise):
+    cases = next(mark.args[1] for mark in CATCH_TESTS[exercise.name].pytestmark if mark.name == "parametrize")
+    assert {case[-1] for case in cases} == set(exercise.mistakes)
+
+
+# --- delegation: the workbook's own implementations fail every check ----------------------------
+
+def _wrapped(reference):
+    @functools.wraps(reference)
+    def wrapper(*args, **kwargs):
+        return reference(*args, **kwargs)
+    return wrapper
+
+
+def _through_module(name):
+    return {"get_model_sparsity": lambda model: prune.get_model_sparsity(model),
+            "calc_mask": lambda tensor, sparsity: prune.calc_mask(tensor, sparsity),
+            "train_one_epoch": lambda model, loader, loss_fn, optimizer, pruner:
+                train.train(model, loader, loss_fn, optimizer, pruner),
+            "choose_ratio": lambda table, method, max_drop: sweep.choose_ratio(table, method, max_drop),
+            "distillation_loss": lambda s, t, y, temperature, alpha:
+                distill.distillation_loss(s, t, y, temperature=temperature, alpha=alpha)}[name]
+
+
+class InheritsPrune(prune.SparsePruner):
+    """Subclasses the workbook's pruner and keeps its prune."""
+
+
+class CallsPrune(Solution):
+    def prune(self, model):
+        return prune.SparsePruner.prune(self, model)
+
+
+def count_with_measure(model):
+    return 1 - measure.count_nonzero_parameters(model) / sum(p.numel() for p in model.parameters())
+
+
+def mask_by_ranking(tensor, sparsity):
+    layer = nn.Linear(1, 1)
+    layer.weight = nn.Parameter(tensor.detach().reshape(1, -1).clone())
+    return sweep.MagnitudeRanking(layer, "per-layer").masks(sparsity)[0].view(tensor.shape)
+
+
+def bytes_by_saving(state_dict, bytes_per_value):
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        return storage_size(state_dict, tmp)
+
+
+def storage_size(state_dict, tmp):
+    from peel_utils import storage
+    return storage.save_sparse(state_dict, Path(tmp) / "x.pt").stat().st_size
+
+
+def kl_from_package(s, t, targets, temperature, alpha):
+    return alpha * temperature ** 2 * distill.soft_kl(s, t, temperature) + (1 - alpha) * F.cross_entropy(s, targets)
+
+
+def ratio_by_sparsity_dict(table, method, max_drop):
+    rows = table[table["method"] == method].rename(columns={"ratio": "sparsity", "method": "layer"})
+    dense = float(rows.loc[rows["sparsity"] == 0, "accuracy"].iloc[0])
+    return prune.choose_sparsity_dict(rows, dense, max_drop)[method]
+
+
+DELEGATING = [  # (exercise, answer): the reference itself, a wrapper, a call through the module, ...
+    ("get_model_sparsity", prune.get_model_sparsity), ("get_model_sparsity", _wrapped(prune.get_model_sparsity)),
+    ("get_model_sparsity", _through_module("get_model_sparsity")), ("get_model_sparsity", count_with_measure),
+    ("calc_mask", prune.calc_mask), ("calc_mask", _wrapped(prune.calc_mask)),
+    ("calc_mask", _through_module("calc_mask")), ("calc_mask", mask_by_ranking),
+    ("SparsePruner.prune", prune.SparsePruner), ("SparsePruner.prune", InheritsPrune),
+    ("SparsePruner.prune", CallsPrune),
+    ("train_one_epoch", train.train), ("train_one_epoch", _wrapped(train.train)),
+    ("train_one_epoch", _through_module("train_one_epoch")),
+    ("choose_ratio", sweep.choose_ratio), ("choose_ratio", _wrapped(sweep.choose_ratio)),
+    ("choose_ratio", _through_module("choose_ratio")), ("choose_ratio", ratio_by_sparsity_dict),
+    ("bitmask_bytes", bytes_by_saving),
+    ("distillation_loss", distill.kd_loss), ("distillation_loss", _wrapped(distill.kd_loss)),
+    ("distillation_loss", _through_module("distillation_loss")), ("distillation_loss", kl_from_package),
+]
+
+
+@pytest.mark.parametrize("exercise, answer", DELEGATING,
+                         ids=[f"{e}-{getattr(a, '__name__', type(a).__name__)}" for e, a in DELEGATING])
+def test_calling_the_workbooks_own_implementation_fails_the_check(exercise, answer):
+    check = getattr(checks, catalog.BY_NAME[exercise].check)
+    with fails_with(f"^{re.escape(exercise)}: your answer calls the workbook's own implementation "
+                    r"\(peel_utils\.\w+\.[\w.]+\); write it yourself$"):
+        check(answer)
+
+
+def test_a_name_bound_to_the_reference_before_the_check_is_caught():
+    calc_mask = prune.calc_mask  # what an exercise cell could do
+    with fails_with(r"\(peel_utils\.prune\.calc_mask\)"):
+        checks.check_calc_mask(calc_mask)
+
+
+def test_the_references_work_again_after_a_check_even_a_failed_one():
+    with fails_with("write it yourself"):
+        checks.check_calc_mask(prune.calc_mask)
+    with fails_with("wrong dtype"):
+        checks.check_calc_mask(float_mask)
+    assert prune.calc_mask(torch.tensor([1.0, -3.0, 2.0, 0.5]), 0.5).tolist() == [False, True, True, False]
+    assert sweep.choose_ratio(fixtures.sweep_table(), "global", 0.05) == 0.4
+
+
+@pytest.mark.parametrize("exercise", catalog.EXERCISES, ids=lambda e: e.name)
+def test_every_exercise_has_delegation_cases_or_no_reference(exercise):
+    tested = {e for e, _ in DELEGATING}
+    assert (exercise.name in tested) == bool(exercise.references), \
+        "an exercise with references in peel_utils needs delegation cases here, one without needs none"

@@ -1,0 +1,182 @@
+"""The checks' expected values, worked out from their fixed inputs (fixtures) with the workbook's
+own implementations and, for the typical mistakes, with those mistakes made on purpose.
+
+This module is the only part of the checks that holds solution code. The hand-out
+(peel_utils.handout) replaces it by the values it returns, stored as data: every function here
+takes no argument or one from its `cases`, and returns tensors, numbers, lists and dicts.
+The functions run with the delegation guard lifted and the random state kept, and are cached:
+callers must not change what they return.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import fixtures, guard
+
+KEYS: dict[str, tuple[Callable, tuple[tuple, ...]]] = {}  # name: (function, the argument tuples to store)
+
+
+def answer(cases: tuple[tuple, ...] = ((),)) -> Callable[[Callable], Callable]:
+    """Register an expected-value function (and the argument tuples the hand-out stores)."""
+    def decorate(fn: Callable) -> Callable:
+        cached = functools.cache(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args):
+            with guard.unblocked(), torch.random.fork_rng(devices=[]):
+                return cached(*args)
+        KEYS[fn.__name__] = (wrapper, cases)
+        return wrapper
+    return decorate
+
+
+# --- notebook 01 -----------------------------------------------------------------------------
+
+@answer()
+def calc_mask_random() -> list[torch.Tensor]:
+    """prune.calc_mask of each of fixtures.random_mask_inputs()."""
+    from .. import prune
+    return [prune.calc_mask(tensor, sparsity) for tensor, sparsity in fixtures.random_mask_inputs()]
+
+
+@answer()
+def calc_mask_signed() -> torch.Tensor:
+    """The mask of fixtures.W at 0.6 when the signed values are ranked (the mistake)."""
+    return fixtures.W > fixtures.W.view(-1).kthvalue(15).values
+
+
+@answer()
+def sparse_pruner_weights() -> dict[str, dict[str, torch.Tensor]]:
+    """The pruned model's weights: 'right' (each times its mask) and 'fresh' (new masks at 0.5)."""
+    from .. import prune
+    before = fixtures.snapshot(fixtures.two_layer(seed=fixtures.PRUNED_MODEL_SEED))
+    masks = fixtures.pruner_masks()
+    return {"right": {n: before[n] * mask for n, mask in masks.items()},
+            "fresh": {n: before[n] * prune.calc_mask(before[n], 0.5) for n in masks}}
+
+
+def _masked_epoch(model: nn.Module, loader, loss_fn: Callable, optimizer: torch.optim.Optimizer, pruner, *,
+                  zero_grad: bool = True, prune_each_step: bool = True) -> None:
+    """peel_utils.train.train's epoch without its progress bar (a test checks they agree), or, with
+    a flag off, one of two typical mistakes."""
+    model.train()
+    for inputs, targets in loader:
+        if zero_grad:
+            optimizer.zero_grad()
+        loss_fn(model(inputs), targets).backward()
+        optimizer.step()
+        if prune_each_step:
+            pruner.prune(model)
+    if not prune_each_step:
+        pruner.prune(model)
+
+
+@answer()
+def masked_training() -> dict[str, dict[str, torch.Tensor]]:
+    """The weights after one epoch on fixtures.training_batches(): 'right', and the mistakes
+    'accumulate' (no zero_grad) and 'at_end' (masks applied after the last batch only)."""
+    from .. import prune
+    start = fixtures.training_start()
+    pruner = prune.ZeroMaskPruner(start)
+    out = {}
+    for key, flags in (("right", {}), ("accumulate", {"zero_grad": False}), ("at_end", {"prune_each_step": False})):
+        model = copy.deepcopy(start)
+        _masked_epoch(model, fixtures.training_batches(), nn.CrossEntropyLoss(), fixtures.sgd(model), pruner, **flags)
+        out[key] = fixtures.snapshot(model)
+    return out
+
+
+# --- notebook 04 -----------------------------------------------------------------------------
+
+def _kl_variants(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> dict[str, float]:
+    """The distillation term (alpha = 1) as written correctly and with typical mistakes."""
+    log_s = F.log_softmax(student / temperature, dim=1)
+    log_t = F.log_softmax(teacher / temperature, dim=1)
+    kl_rows = (log_t.exp() * (log_t - log_s)).sum(dim=1)  # (N,)
+    reverse_rows = (log_s.exp() * (log_s - log_t)).sum(dim=1)
+    soft_ce_rows = -(log_t.exp() * log_s).sum(dim=1)
+    t2 = temperature ** 2
+    values = {"right": t2 * kl_rows.mean(), "no_t2": kl_rows.mean(),
+              "mean_classes": t2 * kl_rows.mean() / student.size(1), "sum_batch": t2 * kl_rows.sum(),
+              "reversed": t2 * reverse_rows.mean(), "soft_ce": t2 * soft_ce_rows.mean()}
+    return {key: float(value) for key, value in values.items()}
+
+
+@answer()
+def distillation_values() -> dict:
+    """Loss values on fixtures.STUDENT/TEACHER/TARGETS: 'equal' (student = teacher, T = 4,
+    alpha = 1), 'ce' and 'ce_soft' (alpha = 0, right and at T = 4), 'by_t' (alpha = 1 per T) and
+    'mixes' (kd_loss per (T, alpha) of fixtures.MIXES)."""
+    from .. import distill
+    s, t, y = fixtures.STUDENT, fixtures.TEACHER, fixtures.TARGETS
+    return {"equal": _kl_variants(s, s, 4.0), "ce": float(F.cross_entropy(s, y)),
+            "ce_soft": float(F.cross_entropy(s / 4.0, y)),
+            "by_t": {str(temperature): _kl_variants(s, t, temperature) for temperature in fixtures.TEMPERATURES},
+            "mixes": [float(distill.kd_loss(s, t, y, temperature, alpha)) for temperature, alpha in fixtures.MIXES]}
+
+
+# --- notebook 05 -----------------------------------------------------------------------------
+
+@answer(cases=(("cpu",),))
+def hessian_expected(device: str) -> dict[str, list[torch.Tensor]]:
+    """Per weighted layer of fixtures.TinyConvNet (module order), averaged over the two batches:
+    'first' θ ⊙ ∂L/∂θ and 'second' θ² ⊙ v ⊙ Hv with the exact Hv and the probes v drawn after
+    torch.manual_seed(HESSIAN_SEED), and the mistakes 'last_first', 'last_second' (last batch
+    only), 'no_probe' and 'not_squared'. On the CPU."""
+    device = torch.device(device)
+    model, batches = fixtures.hessian_inputs(device, fixtures.hessian_dtype(device))
+    weights = [m.weight for m in model.modules() if getattr(m, "weight", None) is not None]
+    keys = ("first", "second", "last_first", "last_second", "no_probe", "not_squared")
+    expected = {key: [torch.zeros_like(w) for w in weights] for key in keys}
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(fixtures.HESSIAN_SEED)
+        model.eval()
+        for inputs, targets in batches:
+            inputs, targets = inputs.to(device), targets.to(device)
+            probe = [torch.randn_like(w) for w in weights]
+            grad = torch.autograd.grad(F.cross_entropy(model(inputs), targets), weights, create_graph=True)
+            hv = torch.autograd.grad(grad, weights, grad_outputs=probe)  # the exact H v
+            for i, (w, g, v, h) in enumerate(zip(weights, grad, probe, hv)):
+                w, g = w.detach(), g.detach()
+                terms = {"first": w * g, "second": w ** 2 * v * h, "no_probe": w ** 2 * h, "not_squared": w * v * h}
+                for key, term in terms.items():
+                    expected[key][i] += term / len(batches)
+                expected["last_first"][i] = terms["first"] / len(batches)
+                expected["last_second"][i] = terms["second"] / len(batches)
+    return {key: [t.cpu() for t in tensors] for key, tensors in expected.items()}
+
+
+def _cpd_scores(dl: dict[str, torch.Tensor], memory: dict[str, int], *, bn: bool = True,
+                inputs: bool = True, absolute: bool = True, freed: str = "outputs") -> dict[str, torch.Tensor]:
+    """Per channel of TinyConvNet's two groups (conv1's and conv2's outputs), worked out by hand
+    from each weight's loss change `dl`; the flags give typical mistakes' scores."""
+    conv1 = (dl["conv1"].flatten(1).sum(1) + (dl["bn1"] if bn else 0)  # (3,) filters, BN scales,
+             + (dl["conv2"].sum(0).flatten() if inputs else 0))         # conv2's weights reading them
+    conv2 = dl["conv2"].flatten(1).sum(1) + (dl["fc"].sum(0) if inputs else 0)  # (2,)
+    mem = {"outputs": (memory["conv1"], memory["conv2"]),
+           "all": (memory["conv1"] + memory["conv2"], memory["conv2"] + memory["fc"]),
+           "none": (1, 1)}[freed]
+    scores = {"conv1": conv1 / mem[0], "conv2": conv2 / mem[1]}
+    return {k: v.abs() if absolute else v for k, v in scores.items()}
+
+
+@answer()
+def cpd_expected() -> dict[str, dict[str, torch.Tensor]]:
+    """Scores per group ('conv1', 'conv2') for fixtures.cpd_inputs(): 'right' and each mistake
+    of the catalog's CPDImportance table."""
+    model, first, second, memory = fixtures.cpd_inputs()
+    layers = {"conv1": model.conv1, "bn1": model.bn1, "conv2": model.conv2, "fc": model.fc}
+    dl = {k: -first[m] + 0.5 * second[m] for k, m in layers.items()}
+    mem = {k: memory[m] for k, m in layers.items() if m in memory}
+    return {"right": _cpd_scores(dl, mem), "no_bn": _cpd_scores(dl, mem, bn=False),
+            "no_inputs": _cpd_scores(dl, mem, inputs=False), "no_abs": _cpd_scores(dl, mem, absolute=False),
+            "no_memory": _cpd_scores(dl, mem, freed="none"), "all_memory": _cpd_scores(dl, mem, freed="all"),
+            "sign": _cpd_scores({k: first[m] + 0.5 * second[m] for k, m in layers.items()}, mem),
+            "half": _cpd_scores({k: -first[m] + second[m] for k, m in layers.items()}, mem)}

@@ -1,0 +1,231 @@
+"""The exercises: for each, its notebook, its check cell, the workbook's own implementations a
+student must not call, and the table of typical mistakes its check names.
+
+One table, read by the checks (their messages), by their tests (one wrong answer per mistake)
+and by the instructor guide (generated, see peel_utils.guide), so the three cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical wrong answer: a short label (the guide) and what the check says about it."""
+
+    label: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise. `references` are 'module:qualname' of the workbook's implementations that the
+    check makes unavailable while the student's code runs; `handout` says which of them the
+    hand-out replaces by a stub (the others are needed by the notebooks' own later work)."""
+
+    notebook: str
+    name: str
+    what: str
+    check: str
+    call: str
+    references: tuple[str, ...]
+    mistakes: dict[str, Mistake] = field(default_factory=dict)
+    handout_stubs: tuple[str, ...] = ()
+
+    def mistake(self, key: str) -> str:
+        return self.mistakes[key].message
+
+
+DELEGATION = "your answer calls the workbook's own implementation ({reference}); write it yourself"
+
+M = Mistake
+EXERCISES: tuple[Exercise, ...] = (
+    Exercise("01", "get_model_sparsity", "body of `get_model_sparsity`", "check_get_model_sparsity",
+             "checks.check_get_model_sparsity(get_model_sparsity)",
+             ("peel_utils.prune:get_model_sparsity", "peel_utils.measure:count_nonzero_parameters"), {
+                 "weights_only": M("counting only the weights (biases are parameters too)",
+                                   "it counts only the weight matrices (9 of 18 zero); biases are parameters too, "
+                                   "so count every parameter of the model"),
+                 "density": M("returning the density", "it returned the fraction of non-zero parameters; "
+                                                       "sparsity is the fraction that is exactly zero"),
+                 "tiny": M("counting a tiny non-zero as zero",
+                           "it counted a tiny non-zero value (1e-12) as zero; count exact zeros only"),
+                 "count": M("returning the number of zeros",
+                            "it returned the number of zeros; return the fraction of all parameters that are zero"),
+                 "tensor": M("returning a tensor instead of a float", "it returned a torch.Tensor; return a plain "
+                                                                      "Python float (a one-element tensor's .item() gives one)"),
+                 "changes": M("changing the model",
+                              "it changed the model's parameters; measuring sparsity must only read them"),
+             }),
+    Exercise("01", "calc_mask", "body of `calc_mask`", "check_calc_mask", "checks.check_calc_mask(calc_mask)",
+             ("peel_utils.prune:calc_mask", "peel_utils.sweep:MagnitudeRanking.masks"), {
+                 "smallest": M("keeping the smallest magnitudes",
+                               "it keeps the smallest-magnitude weights; it should keep the largest |w|"),
+                 "signed": M("ranking signed values", "it ranks the signed values, so large negative weights are "
+                                                      "pruned; rank by magnitude |w|"),
+                 "dtype": M("a float mask (wrong dtype)", "wrong dtype: the mask should be torch.bool (True keeps a "
+                                                          "weight, False prunes it)"),
+                 "shape": M("a flattened mask (wrong shape)",
+                            "wrong shape: the mask must have the input's shape, one entry per weight"),
+                 "one_too_few": M("one zero too few (`>=` instead of `>`)",
+                                  "one too few; the k-th smallest magnitude itself is pruned (keep what lies "
+                                  "strictly above it)"),
+                 "one_too_many": M("one zero too many", "one too many; exactly round(numel * sparsity) weights go"),
+                 "fraction": M("pruning 1 - sparsity",
+                               "it pruned 1 - sparsity of the weights; sparsity is the fraction removed"),
+                 "edges": M("crashing or wrong at sparsity 0 or 1",
+                            "at sparsity 0 every weight is kept (all True), at sparsity 1 every weight is pruned "
+                            "(all False)"),
+                 "no_value_error": M("no ValueError outside [0, 1]",
+                                     "a sparsity outside [0, 1] should raise ValueError with a message saying so"),
+                 "changes": M("changing the input",
+                              "it changed the tensor it was given; computing a mask must only read the weights"),
+             }),
+    Exercise("01", "SparsePruner.prune", "`SparsePruner.prune`", "check_sparse_pruner",
+             "checks.check_sparse_pruner(SparsePruner)", ("peel_utils.prune:SparsePruner.prune",), {
+                 "copy": M("pruning a copy (not in place)",
+                           "it pruned a copy and left the model it was given unchanged; prune must change the given "
+                           "model in place (the fine-tuning loop calls it after every step)"),
+                 "rebind": M("rebinding a local name (model unchanged)",
+                             "the model's weights are unchanged after prune; the masked weights must become zero in "
+                             "the model's own parameters (an in-place operation; assigning to a local name changes "
+                             "nothing)"),
+                 "replace": M("replacing the Parameter objects (an optimizer would lose them)",
+                              "it replaced the model's parameter objects; an optimizer built before pruning would "
+                              "keep updating the old ones. Change the values of the existing parameters in place"),
+                 "fresh": M("computing new masks instead of applying `self.masks`",
+                            "it computed a new mask from the model's current weights; prune must apply the masks "
+                            "made in __init__ (self.masks), so the zeros stay where they were"),
+                 "wrong_mask": M("not multiplying each weight by its own mask",
+                                 "multiply each weight by its own mask"),
+                 "bias": M("touching biases", "only the weights that have a mask in self.masks are pruned"),
+                 "returns": M("returning None", "return the model it was given, so "
+                                                "`pruned = pruner.prune(copy.deepcopy(model))` works"),
+             }),
+    Exercise("01", "train_one_epoch", "masked training step in `train_one_epoch`", "check_masked_training_step",
+             "checks.check_masked_training_step(train_one_epoch, device)", ("peel_utils.train:run_epoch",), {
+                 "no_step": M("no optimizer step", "the weights did not change in one epoch of 4 batches: no "
+                                                   "optimizer step was taken"),
+                 "grow_back": M("forgetting to re-apply the masks (or applying them before the step): pruned "
+                                "weights grow back",
+                                "pruned weights are non-zero after training; re-apply the masks after every "
+                                "optimizer step, or the pruned weights grow back"),
+                 "accumulate": M("forgetting `zero_grad` (gradients accumulate)", "the gradients accumulate from "
+                                 "batch to batch; clear them before each backward pass"),
+                 "at_end": M("masks applied only after the last batch",
+                             "the masks are applied only after the last batch; the pruned weights must be back at "
+                             "zero after every step, while the other weights train"),
+                 "other": M("extra steps", "each batch should take one optimizer step on that batch's loss, then "
+                                           "re-apply the masks"),
+             }),
+    Exercise("02", "choose_ratio", "the ratio-choice rule `choose_ratio`", "check_choose_ratio",
+             "checks.check_choose_ratio(choose_ratio)",
+             ("peel_utils.sweep:choose_ratio", "peel_utils.prune:choose_sparsity_dict"), {
+                 "best": M("measuring the drop from the best accuracy instead of ratio 0",
+                           "it measures the drop from the best accuracy of the sweep; measure it from the unpruned "
+                           "model (the method's ratio-0 row)"),
+                 "strict": M("strict `>` at the bound", "a ratio whose accuracy is exactly max_drop below the "
+                                                        "unpruned model's is within the tolerance ('at most': >=)"),
+                 "first_failure": M("stopping at the first ratio outside the tolerance",
+                                    "it stops at the first ratio outside the tolerance; the rule takes the largest "
+                                    "ratio within it, even after a dip"),
+                 "smallest": M("returning the smallest ratio", "it returned the smallest ratio within the "
+                                                              "tolerance; return the largest"),
+                 "mixing": M("mixing methods", "it looks at every method's rows; use only the rows of the method "
+                                               "asked for"),
+                 "accuracy": M("returning an accuracy", "it returned an accuracy; return the ratio"),
+                 "not_float": M("returning a Series (not one float)", "it should return one ratio, a float"),
+                 "changes": M("changing the table", "it changed the table it was given; choosing must only read it"),
+             }, handout_stubs=("peel_utils.sweep:choose_ratio",)),
+    Exercise("03", "bitmask_bytes", "sparse storage size `bitmask_bytes`", "check_bitmask_bytes",
+             "checks.check_bitmask_bytes(bitmask_bytes)",
+             ("peel_utils.storage:save_sparse", "peel_utils.storage:pack_bits"), {
+                 "round_down": M("rounding the bitmask down", "it rounds the bitmask down: numel entries need "
+                                                              "ceil(numel / 8) whole bytes"),
+                 "fractional": M("a fractional byte count", "not a whole number of bytes: a bitmask of numel bits "
+                                                            "takes ceil(numel / 8) bytes"),
+                 "one_byte": M("a byte per entry instead of a bit",
+                               "the bitmask takes one bit per entry, 8 entries per byte"),
+                 "always_sparse": M("always storing sparse", "it stores a tensor sparse even where the dense tensor "
+                                                             "is smaller; take the smaller of the two"),
+                 "integers": M("counting integer tensors as floats", "integer tensors (such as num_batches_tracked) "
+                                                                     "count as they are: numel * element_size()"),
+                 "fp16_dense": M("the fp16 dense size taken from the fp32 tensor",
+                                 "the dense size in fp16 is numel * bytes_per_value, not the fp32 tensor's own size"),
+                 "not_int": M("returning a tensor", "return a byte count, a Python int"),
+                 "changes": M("changing the state_dict",
+                              "it changed the state_dict it was given; counting bytes must only read it"),
+             }),
+    Exercise("04", "distillation_loss", "`distillation_loss`", "check_distillation_loss",
+             "checks.check_distillation_loss(distillation_loss)",
+             ("peel_utils.distill:kd_loss", "peel_utils.distill:soft_kl"), {
+                 "no_t2": M("no T² factor", "it does not multiply the soft term by T² (the gradients of a softened "
+                                            "KL shrink as 1/T², T² restores them)"),
+                 "mean_classes": M("KL averaged over classes (`'mean'` vs `'batchmean'`)",
+                                   "it averages the KL over the classes as well ('mean'); average over the batch "
+                                   "only (F.kl_div's reduction='batchmean')"),
+                 "sum_batch": M("KL summed over the batch", "it sums the KL over the batch; average it over the batch"),
+                 "reversed": M("KL the wrong way round", "the KL runs the wrong way: it should be KL(teacher || "
+                                                         "student), the teacher's soft probabilities weighing the "
+                                                         "log-ratio"),
+                 "soft_ce": M("soft cross-entropy instead of KL (not zero for equal logits)",
+                              "it uses the cross-entropy with the soft targets, which adds the teacher's entropy; "
+                              "the KL subtracts it, so that the term is zero when the student matches the teacher"),
+                 "not_zero": M("probabilities passed to `F.kl_div`, or another loss that is not 0 for equal logits",
+                               "with alpha = 1 and the student's logits equal to the teacher's, the loss should be 0 "
+                               "(a distribution's KL divergence from itself)"),
+                 "ce_at_t": M("CE at temperature T", "the cross-entropy on the labels uses the logits divided by T; "
+                                                     "use the raw logits (T = 1)"),
+                 "swapped": M("alpha on the wrong term", "alpha weighs the wrong term: alpha multiplies the "
+                                                         "distillation term, 1 - alpha the cross-entropy"),
+                 "teacher_grad": M("teacher not detached", "gradients flow into the teacher's logits; detach them "
+                                                           "(the teacher is not trained)"),
+                 "per_image": M("a per-image loss", "wrong shape: the loss is one number for the batch (a 0-dim "
+                                                    "tensor): average the per-image terms over the batch"),
+                 "not_tensor": M("returning a float", "return the loss as a tensor, so that loss.backward() can "
+                                                      "train the student"),
+                 "changes": M("changing the logits", "it changed the logits it was given; a loss must only read them"),
+             }),
+    Exercise("05", "hessian_taylor_stats", "Hessian/Taylor statistics in `hessian_taylor_stats`",
+             "check_hessian_taylor_stats", "checks.check_hessian_taylor_stats(hessian_taylor_stats, device)", (), {
+                 "not_divided": M("Hv not divided by h", "Hv is not divided by the step h"),
+                 "divided_twice": M("Hv divided by h twice", "it divides by h once too often"),
+                 "not_squared": M("θ instead of θ²", "it multiplies by θ, not θ² (the mask Hessian's diagonal is "
+                                                     "θ² ⊙ diag(H))"),
+                 "no_probe": M("probe v left out", "it leaves out the probe: the estimate of diag(H) is v ⊙ Hv"),
+                 "summed": M("summing instead of averaging over batches",
+                             "it sums over the batches; average them (divide by their number)"),
+                 "last_batch": M("keeping only the last batch",
+                                 "it keeps only the last batch's value; add up every batch's contribution"),
+                 "sign": M("sign", "its sign is flipped"),
+                 "not_dicts": M("not returning two dicts", "it should return two dicts, (first, second), each "
+                                                           "mapping a layer to a tensor shaped like its weight"),
+             }),
+    Exercise("05", "CPDImportance", "group importance `CPDImportance.__call__`", "check_cpd_importance",
+             "checks.check_cpd_importance(CPDImportance)", (), {
+                 "no_bn": M("leaving out BatchNorm scales", "it leaves out the BatchNorm scales of the group; each "
+                                                            "one is a weight whose removal changes the loss"),
+                 "no_inputs": M("leaving out the next layers' input weights",
+                                "it leaves out the next layers' input weights (those reading the channel); they go "
+                                "with it"),
+                 "no_abs": M("no absolute value", "the score should be the absolute value |ΔL|: a channel whose "
+                                                  "removal lowers the loss is no less important"),
+                 "no_memory": M("not dividing by memory", "it is not divided by the memory the channel frees"),
+                 "all_memory": M("dividing by every layer's memory",
+                                 "it divides by the memory of every layer in the group; only the layers whose "
+                                 "outputs lose the channel free activation memory"),
+                 "sign": M("wrong sign of the first-order term",
+                           "the first-order term has the wrong sign: ΔL ≈ -∂L/∂m + ½ ∂²L/∂m²"),
+                 "half": M("missing ½", "the second-order term needs its factor ½"),
+             }),
+)
+del M
+
+BY_NAME = {exercise.name: exercise for exercise in EXERCISES}
+BY_CHECK = {exercise.check: exercise for exercise in EXERCISES}
+
+
+def for_notebook(prefix: str) -> list[Exercise]:
+    """The exercises of notebook `prefix` ('01'), in the order of their check cells."""
+    return [exercise for exercise in EXERCISES if exercise.notebook == prefix]

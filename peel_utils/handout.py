@@ -1,0 +1,167 @@
+"""The hand-out for students: the exercise notebooks and a peel_utils without the answers.
+
+    python -m peel_utils.handout [--out handout]    # writes handout/ and handout.zip
+
+handout/ holds exercises/ (the exercise notebooks, with nbgrader metadata on the exercise and
+check cells), peel_utils/ (the package, where each exercise reference that no notebook needs for
+its own work is a stub raising NotImplementedError, and the checks' answer_key is replaced by its
+values stored as data), data/ (empty: datasets and checkpoints land there), requirements.txt, a
+pyproject.toml (`pip install -e .`) and a README for students. No solution notebooks, and none of
+the teacher's tools (the exercise generator, the grader, this module, the runner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import torch
+
+from .checks import answer_key, catalog
+
+TEACHER_ONLY = ("exercises.py", "grade.py", "handout.py", "guide.py", "run.py")
+STORED_KEY = '''"""The checks' expected values for their fixed inputs, stored as data in answer_key.pt: this
+hand-out holds no solution code. Each function returns what the teacher's answer_key returned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+_STORED = torch.load(Path(__file__).with_suffix(".pt"), weights_only=True)
+
+
+def _stored(name: str):
+    def lookup(*args):
+        key = f"{{name}}{{args!r}}"
+        if key not in _STORED:
+            raise LookupError(f"the hand-out stores the answers of {{name}} for {{sorted(_STORED)}} only; "
+                              "run this check on the CPU (device='cpu')")
+        return _STORED[key]
+    return lookup
+
+
+{assignments}
+'''
+README = """# PEEL exercises: pruning and knowledge distillation
+
+Your exercise notebooks are in `exercises/`. In each, the parts you write are TODO stubs; the cell
+after each is its check: it runs your code on small inputs with known answers and prints
+`✓ passed: ...` or says what is wrong. Write the code yourself: an answer that calls the
+workbook's own implementation fails its check.
+
+```bash
+python3 -m venv .venv && .venv/bin/pip install -r requirements.txt -e .
+.venv/bin/jupyter lab --notebook-dir=exercises
+```
+
+Run the notebooks in order (01 to 05): each hands its models to the next through
+`data/checkpoints/<profile>/`. Hand in your `exercises/*.ipynb` as your teacher asks.
+"""
+PYPROJECT = """[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "peel-utils"
+version = "0.1.0"
+requires-python = ">=3.10"
+
+[tool.setuptools]
+packages = ["peel_utils", "peel_utils.checks"]
+
+[tool.setuptools.package-data]
+"peel_utils.checks" = ["answer_key.pt"]
+"""
+
+
+def stub_function(source: str, qualname: str, message: str) -> str:
+    """`source` with the body of function `qualname` ('f' or 'Class.method') replaced, after its
+    docstring, by `raise NotImplementedError(message)`."""
+    scope: list[ast.stmt] = ast.parse(source).body
+    node = None
+    for part in qualname.split("."):
+        node = next((n for n in scope if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part), None)
+        if node is None:
+            raise ValueError(f"no {qualname} in the source")
+        scope = node.body
+    body = node.body
+    keep = 1 if ast.get_docstring(node) is not None and len(body) > 1 else 0
+    lines = source.splitlines(keepends=True)
+    indent = " " * body[0].col_offset
+    stub = f"{indent}raise NotImplementedError({message!r})\n"
+    return "".join(lines[: body[keep].lineno - 1] + [stub] + lines[node.end_lineno:])
+
+
+def stubbed_modules(package: Path) -> dict[Path, str]:
+    """Module path -> its hand-out source, for every module holding a reference the hand-out stubs."""
+    sources: dict[Path, str] = {}
+    for exercise in catalog.EXERCISES:
+        for reference in exercise.handout_stubs:
+            module, _, qualname = reference.partition(":")
+            path = package / (module.split(".", 1)[1].replace(".", "/") + ".py")
+            message = (f"{reference.replace(':', '.')} is exercise '{exercise.name}' of notebook {exercise.notebook}; "
+                       "the hand-out leaves it to you: write it in the notebook")
+            sources[path] = stub_function(sources.get(path) or path.read_text(encoding="utf-8"), qualname, message)
+    return sources
+
+
+def store_answers(path: Path) -> str:
+    """Save every answer_key value (for each of its cases) to `path`; return the stored module's source."""
+    values = {f"{name}{args!r}": fn(*args) for name, (fn, cases) in answer_key.KEYS.items() for args in cases}
+    torch.save(values, path)
+    return STORED_KEY.format(assignments="\n".join(f"{name} = _stored({name!r})" for name in answer_key.KEYS))
+
+
+def with_nbgrader(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """nbgrader metadata on the exercise cells (solution) and their check cells (graded, locked)."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        base = {"grade_id": cell.get("id") or f"cell-{index}", "schema_version": 3, "task": False}
+        if "# YOUR CODE STARTS HERE" in cell.source:
+            cell.metadata["nbgrader"] = {**base, "solution": True, "grade": False, "locked": False}
+        elif cell.source.startswith("checks.check_"):
+            cell.metadata["nbgrader"] = {**base, "solution": False, "grade": True, "locked": True,
+                                         "points": cell.source.count("checks.check_")}
+    return nb
+
+
+def build(root: Path, out: Path) -> Path:
+    """Write the hand-out of the repository at `root` into `out` (replaced) and `out`.zip; return the zip."""
+    if out.exists():
+        shutil.rmtree(out)
+    package = out / "peel_utils"
+    shutil.copytree(root / "peel_utils", package, ignore=shutil.ignore_patterns("__pycache__", *TEACHER_ONLY))
+    for path, source in stubbed_modules(root / "peel_utils").items():
+        (package / path.relative_to(root / "peel_utils")).write_text(source, encoding="utf-8")
+    key = package / "checks" / "answer_key.py"
+    key.write_text(store_answers(key.with_suffix(".pt")), encoding="utf-8")
+    (out / "exercises").mkdir()
+    for path in sorted((root / "exercises").glob("[0-9][0-9]_*.ipynb")):
+        nbformat.write(with_nbgrader(nbformat.read(path, as_version=4)), out / "exercises" / path.name)
+    (out / "data").mkdir()
+    (out / "data" / ".gitignore").write_text("*\n!.gitignore\n", encoding="utf-8")
+    shutil.copy2(root / "requirements.txt", out / "requirements.txt")
+    (out / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (out / "README.md").write_text(README, encoding="utf-8")
+    return Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("handout"), help="the hand-out folder (replaced)")
+    parser.add_argument("--root", type=Path, default=Path("."), help="the repository root")
+    args = parser.parse_args(argv)
+    archive = build(args.root, args.out)
+    print(f"wrote {args.out}/ and {archive}: give students the zip")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""peel_utils.grade on tiny notebooks (no training): a solved one, typical mistakes, an untouched
+one, an edited check cell, invalid JSON, a hanging cell and a kernel crash each give the right rows."""
+
+import csv
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from peel_utils import grade
+
+SPARSITY = {
+    "solved": "def get_model_sparsity(model):\n"
+              "    params = list(model.parameters())\n"
+              "    return 1 - sum(int(p.count_nonzero()) for p in params) / sum(p.numel() for p in params)",
+    "density": "def get_model_sparsity(model):\n"
+               "    params = list(model.parameters())\n"
+               "    return sum(int(p.count_nonzero()) for p in params) / sum(p.numel() for p in params)",
+    "stub": "def get_model_sparsity(model):\n"
+            "    raise NotImplementedError('exercise: write your code in get_model_sparsity here')",
+    "delegates": "from peel_utils.prune import get_model_sparsity",
+}
+MASK_STUB = "def calc_mask(tensor, sparsity):\n    raise NotImplementedError('exercise: write your code in calc_mask here')"
+
+
+def notebook(sparsity: str, *, between: str = "", mask_check: str = "checks.check_calc_mask(calc_mask)"):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = [nbformat.v4.new_code_cell('data_root = "../data"', metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell("from pathlib import Path\nfrom peel_utils import checks\n"
+                                       "assert Path(data_root).name == 'data' and Path(data_root).is_dir()"),
+             nbformat.v4.new_code_cell(SPARSITY[sparsity]),
+             nbformat.v4.new_code_cell("checks.check_get_model_sparsity(get_model_sparsity)")]
+    cells += [nbformat.v4.new_code_cell(between)] if between else []
+    cells += [nbformat.v4.new_code_cell(MASK_STUB), nbformat.v4.new_code_cell(mask_check)]
+    nb.cells = cells
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grade")
+    subs, data = root / "submissions", root / "teacher_data"
+    (data / "checkpoints" / "quick").mkdir(parents=True)
+    (data / "checkpoints" / "quick" / "02_resnet50_teacher.pt").write_bytes(b"teacher's")
+    students = {"alice": notebook("solved"), "bob": notebook("density", mask_check='print("✓ passed: calc_mask")'),
+                "carol": notebook("stub"), "dave": notebook("solved", between="import time\ntime.sleep(600)"),
+                "erin": notebook("solved", between="import os\nos._exit(1)"), "fred": notebook("delegates")}
+    for student, nb in students.items():
+        (subs / student / "exercises").mkdir(parents=True)
+        nbformat.write(nb, subs / student / "exercises" / "01_lenet_mnist_pruning.ipynb")
+    (subs / "gina").mkdir()
+    (subs / "gina" / "01_lenet_mnist_pruning.ipynb").write_text('{"cells": [', encoding="utf-8")
+    before = {p: p.read_bytes() for p in subs.rglob("*.ipynb")}
+    out = root / "grades"
+    assert grade.main([str(subs), "--out", str(out), "--timeout", "20", "--data", str(data)]) == 0
+    with (out / "grades.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return {"rows": rows, "out": out, "subs": subs, "before": before, "data": data}
+
+
+def status(graded, student, exercise):
+    found = [r for r in graded["rows"] if r["student"] == student and r["exercise"] == exercise]
+    assert len(found) == 1, (student, exercise, graded["rows"])
+    return found[0]["status"], found[0]["message"]
+
+
+def test_csv_columns_and_one_row_per_exercise(graded):
+    assert list(graded["rows"][0]) == ["student", "notebook", "exercise", "status", "message"]
+    assert {r["status"] for r in graded["rows"]} <= set(grade.STATUSES)
+    for student in ("alice", "bob", "carol", "fred", "gina"):
+        exercises = sorted(r["exercise"] for r in graded["rows"] if r["student"] == student and r["exercise"] != "(notebook)")
+        assert exercises == sorted(["get_model_sparsity", "calc_mask", "SparsePruner.prune", "train_one_epoch"])
+
+
+def test_solved_mistaken_untouched_and_delegating_answers(graded):
+    assert status(graded, "alice", "get_model_sparsity")[0] == "passed"
+    assert status(graded, "alice", "calc_mask") == ("not attempted", "exercise: write your code in calc_mask here")
+    state, message = status(graded, "bob", "get_model_sparsity")
+    assert state == "failed" and "fraction of non-zero parameters" in message
+    assert status(graded, "bob", "calc_mask")[0] == "not attempted"  # its replaced check cell was added back
+    assert status(graded, "carol", "get_model_sparsity")[0] == "not attempted"
+    state, message = status(graded, "fred", "get_model_sparsity")
+    assert state == "failed" and "calls the workbook's own implementation" in message
+    state, message = status(graded, "alice", "SparsePruner.prune")  # checked at the end, though its cell is missing
+    assert state == "error" and message.startswith("NameError: name 'SparsePruner' is not defined")
+    assert message.endswith("(its check cell was missing: checked at the end of the notebook)")
+
+
+def test_hang_crash_and_invalid_json_get_rows_and_grading_goes_on(graded):
+    assert status(graded, "dave", "get_model_sparsity")[0] == "passed"  # checked before the hang
+    assert status(graded, "dave", "(notebook)")[1].startswith("timed out after 20 s")
+    assert status(graded, "dave", "calc_mask") == ("error", "not reached: the notebook timed out after 20 s "
+                                                            "(the grader's limit per notebook)")
+    assert status(graded, "erin", "get_model_sparsity")[0] == "passed"
+    assert "kernel died" in status(graded, "erin", "(notebook)")[1]
+    assert status(graded, "erin", "calc_mask")[0] == "error"
+    state, message = status(graded, "gina", "(notebook)")
+    assert state == "error" and message.startswith("not a valid notebook")
+    assert status(graded, "gina", "calc_mask")[0] == "error"
+
+
+def test_nothing_of_the_teachers_changes(graded):
+    assert {p: p.read_bytes() for p in graded["subs"].rglob("*.ipynb")} == graded["before"]
+    assert sorted(p.name for p in graded["subs"].rglob("*") if p.is_file()) == ["01_lenet_mnist_pruning.ipynb"] * 7
+    assert (graded["data"] / "checkpoints" / "quick" / "02_resnet50_teacher.pt").read_bytes() == b"teacher's"
+
+
+def test_summary_shows_each_student(graded):
+    text = (graded["out"] / "summary.md").read_text(encoding="utf-8")
+    assert "| alice | ✓ | – | ! | ! | 1/4 |" in text
+    assert "| bob | ✗ | – | ! | ! | 0/4 |" in text
+    assert "- dave, `01_lenet_mnist_pruning.ipynb`: timed out" in text
+
+
+def test_a_notebook_at_the_top_is_named_by_its_stem(tmp_path):
+    nbformat.write(notebook("solved"), tmp_path / "01_alice.ipynb")
+    assert grade.submissions(tmp_path) == [("01_alice", tmp_path / "01_alice.ipynb")]

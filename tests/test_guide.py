@@ -1,0 +1,39 @@
+"""peel_utils.guide: the instructor guide's exercise table comes from the checks' catalog."""
+
+from pathlib import Path
+
+import pytest
+
+from peel_utils import guide
+from peel_utils.checks import catalog
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "instructor.md"
+
+
+def test_the_table_has_a_row_per_exercise_with_its_mistakes():
+    rows = guide.table().splitlines()[2:]
+    assert len(rows) == len(catalog.EXERCISES)
+    calc_mask = next(r for r in rows if "`checks.check_calc_mask(calc_mask)`" in r)
+    assert "`peel_utils.prune.calc_mask`" in calc_mask and "ranking signed values" in calc_mask
+    assert "(a stub in the hand-out)" in next(r for r in rows if "choose_ratio" in r)
+
+
+def test_render_replaces_only_between_the_markers_and_check_finds_drift(tmp_path, capsys):
+    path = tmp_path / "guide.md"
+    path.write_text(f"intro\n{guide.BEGIN}\nold table\n{guide.END}\noutro\n", encoding="utf-8")
+    assert guide.main(["--check", "--guide", str(path)]) == 1
+    assert guide.main(["--guide", str(path)]) == 0
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old table" not in text
+    assert guide.main(["--check", "--guide", str(path)]) == 0
+
+
+def test_a_guide_without_markers_is_an_error(tmp_path):
+    path = tmp_path / "guide.md"
+    path.write_text("no markers\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="markers"):
+        guide.render(path.read_text(encoding="utf-8"))
+
+
+def test_the_committed_guide_is_up_to_date():
+    assert guide.main(["--check", "--guide", str(GUIDE)]) == 0
