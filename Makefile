@@ -26,6 +26,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m peel_utils.exercises --check
 	$(PY) -m peel_utils.guide --check
+	$(PY) -m ruff check peel_utils tests benchmarks
 	$(PY) -m pytest
 
 ## exercises: regenerate exercises/ from the solution notebooks and the guide's exercise table (commit them)

@@ -190,6 +190,12 @@ def _torchvision_set(name, root, channels, image_size, download, split_seed, val
                          in_channels=channels or native, class_names=list(test.classes))
 
 
+def _first_label(target) -> int:
+    """MedMNIST's label array (one entry for a single-label set) as an int. A module-level function,
+    not a lambda, so DataLoader workers started by `spawn` (macOS and Windows) can pickle it."""
+    return int(target[0])
+
+
 def _medmnist(flag, root, channels, image_size, download):
     import medmnist
 
@@ -209,7 +215,7 @@ def _medmnist(flag, root, channels, image_size, download):
     root.mkdir(parents=True, exist_ok=True)
     try:
         splits = [cls(split=s, root=str(root), download=download, size=size, transform=transform,
-                      target_transform=lambda t: int(t[0])) for s in ("train", "val", "test")]
+                      target_transform=_first_label) for s in ("train", "val", "test")]
     except Exception as err:
         suffix = "" if size == 28 else f"_{size}"
         raise DatasetNotAvailableError(

@@ -9,6 +9,7 @@ reads notebook 02's or 03's ResNet50 hand-over checkpoint.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoints import load_checkpoint, load_meta
 from .models import build_model
+from .runtime import eval_mode
 from .train import Pruner, fit_epochs, run_epoch
 
 LOSSES = ("kl", "mse_logits", "feature_mse")
@@ -127,10 +129,8 @@ class FeatureMSE(nn.Module):
             self._hooks.append(module.register_forward_hook(self._keep(role)))
         with torch.no_grad():
             for model in (student, teacher):
-                was_training = model.training
-                model.eval()
-                model(sample[:1])
-                model.train(was_training)
+                with eval_mode(model):
+                    model(sample[:1])
         s, t = self._features["student"], self._features["teacher"]  # (1, Cs, H, W), (1, Ct, H, W)
         if s.dim() != 4 or t.dim() != 4 or s.shape[2:] != t.shape[2:]:
             self.remove()
@@ -172,15 +172,18 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 def train_kd(student: nn.Module, teacher: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, *,
-             temperature: float = 4.0, alpha: float = 0.5, loss: str = "kl", features: FeatureMSE | None = None,
-             pruner: Pruner | None = None, amp: bool = False, desc: str = "distill") -> float:
+             temperature: float = 4.0, alpha: float = 0.5, loss: str | Callable = "kl",
+             features: FeatureMSE | None = None, pruner: Pruner | None = None, amp: bool = False,
+             desc: str = "distill") -> float:
     """One epoch of distillation; returns the mean training loss.
 
-    The teacher runs in eval mode without gradients; only the student (and, for 'feature_mse',
-    the projection of `features`, which must then be given) is trained. With a pruner, its masks
-    are re-applied after every step, as in peel_utils.train.train. amp: CUDA mixed precision.
+    `loss` names one of LOSSES, or is a function `loss(student_logits, teacher_logits, targets,
+    temperature, alpha)`, e.g. the distillation loss a student wrote in notebook 04, which then
+    trains the model. The teacher runs in eval mode without gradients; only the student (and, for
+    'feature_mse', the projection of `features`, which must then be given) is trained. With a pruner,
+    its masks are re-applied after every step, as in peel_utils.train.train. amp: CUDA mixed precision.
     """
-    if loss not in LOSSES:
+    if not callable(loss) and loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
     _check_temperature_alpha(temperature, alpha)
     if loss == "feature_mse":
@@ -194,6 +197,8 @@ def train_kd(student: nn.Module, teacher: nn.Module, loader: DataLoader, optimiz
         with torch.no_grad():
             teacher_logits = teacher(inputs)  # (N, classes)
         student_logits = student(inputs)      # (N, classes)
+        if callable(loss):
+            return loss(student_logits.float(), teacher_logits.float(), targets, temperature, alpha)
         return distillation_loss(student_logits.float(), teacher_logits.float(), targets,
                                  loss=loss, temperature=temperature, alpha=alpha, features=features)
 

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from .runtime import eval_mode
+
 
 def checkpoint_bytes(model: nn.Module) -> int:
     """Bytes of `torch.save(model.state_dict())`: the dense checkpoint's size on disk.
@@ -41,10 +43,8 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     import torch_pruning as tp
 
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    macs, _ = tp.utils.count_ops_and_params(model, torch.zeros(1, *input_shape, device=device))
-    model.train(was_training)
+    with eval_mode(model):
+        macs, _ = tp.utils.count_ops_and_params(model, torch.zeros(1, *input_shape, device=device))
     return int(macs)
 
 
@@ -57,21 +57,19 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch_size: 
     the odd slow run caused by other work on the machine.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     x = torch.randn(batch_size, *input_shape, device=device)
-    for _ in range(warmup):
-        model(x)
     times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(warmup):
+            model(x)
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
 

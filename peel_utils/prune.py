@@ -102,16 +102,22 @@ class GlobalPruner(SparsePruner):
     """Magnitude pruner with one threshold across all weights (`sparsity` of them zeroed in total).
 
     Layers with many small weights lose more than others. Its masks equal those of
-    torch.nn.utils.prune.global_unstructured with L1Unstructured at the same amount.
+    torch.nn.utils.prune.global_unstructured with L1Unstructured at the same amount. Weights named
+    in `exclude` (e.g. a classifier head whose weights are all small) are neither ranked nor pruned;
+    `sparsity` is then the fraction of the other weights that is zeroed.
     """
 
-    def __init__(self, model: nn.Module, sparsity: float):
+    def __init__(self, model: nn.Module, sparsity: float, exclude: Sequence[str] = ()):
         weights = prunable_parameters(model)
-        flat = torch.cat([p.detach().reshape(-1) for p in weights.values()])  # (total,)
+        unknown = sorted(set(exclude) - set(weights))
+        if unknown:
+            raise ValueError(f"exclude names {unknown}, which are not weights of the model; its weights are {list(weights)}")
+        ranked = {name: p for name, p in weights.items() if name not in exclude}
+        flat = torch.cat([p.detach().reshape(-1) for p in ranked.values()])  # (total,)
         flat_mask = calc_mask(flat, sparsity)
-        self.masks = {}
+        self.masks = {name: torch.ones_like(p, dtype=torch.bool) for name, p in weights.items() if name in exclude}
         start = 0
-        for name, param in weights.items():
+        for name, param in ranked.items():
             self.masks[name] = flat_mask[start:start + param.numel()].view_as(param)
             start += param.numel()
 
@@ -135,18 +141,19 @@ class GradualPruner:
     up to `ramp_steps`, raises the global weight sparsity along `cubic_sparsity` and recomputes the
     masks by magnitude (one threshold across all weights, as `GlobalPruner`). A weight once pruned is
     zero when the masks are recomputed, so it stays pruned. After `ramp_steps` the masks are fixed
-    and training goes on at the final sparsity. Introduced in notebook 01.
+    and training goes on at the final sparsity. `exclude` names weights left dense (as in
+    `GlobalPruner`). Introduced in notebook 01.
     """
 
     def __init__(self, model: nn.Module, final_sparsity: float, ramp_steps: int, every: int = 1,
-                 initial_sparsity: float = 0.0):
+                 initial_sparsity: float = 0.0, exclude: Sequence[str] = ()):
         if every < 1:
             raise ValueError(f"every must be at least 1 step, not {every}")
         cubic_sparsity(0, ramp_steps, final_sparsity, initial_sparsity)  # validates the arguments
         self.final_sparsity, self.ramp_steps, self.every = final_sparsity, ramp_steps, every
-        self.initial_sparsity, self.steps = initial_sparsity, 0
+        self.initial_sparsity, self.steps, self.exclude = initial_sparsity, 0, tuple(exclude)
         self.sparsity = initial_sparsity
-        self.masks = GlobalPruner(model, initial_sparsity).masks
+        self.masks = GlobalPruner(model, initial_sparsity, self.exclude).masks
 
     @torch.no_grad()
     def prune(self, model: nn.Module) -> nn.Module:
@@ -155,7 +162,7 @@ class GradualPruner:
         self.steps += 1
         if self.steps <= self.ramp_steps and (self.steps % self.every == 0 or self.steps == self.ramp_steps):
             self.sparsity = cubic_sparsity(self.steps, self.ramp_steps, self.final_sparsity, self.initial_sparsity)
-            self.masks = GlobalPruner(model, self.sparsity).masks
+            self.masks = GlobalPruner(model, self.sparsity, self.exclude).masks
             SparsePruner.prune(self, model)
         return model
 

@@ -14,6 +14,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -117,12 +118,25 @@ def run_profile(profile: str, only: list[str], notebooks_dir: Path, params_dir: 
     return 0
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PROGRESS_BAR = re.compile(r"\d+%\|.*\|.*it/s\]")
+
+
+def is_progress_bar(output) -> bool:
+    """True for a tqdm.auto progress bar's output: a widget whose text is a frozen bar ("  0%|...")."""
+    data = output.get("data", {})
+    return WIDGET_VIEW in data and bool(PROGRESS_BAR.search(str(data.get("text/plain", ""))))
+
+
 def clean_notebook(nb) -> None:
-    """Drop what changes on every run without meaning: widget state, timings, kernel versions."""
+    """Drop what changes on every run without meaning: widget state, timings, kernel versions, and
+    progress bars, whose stored form (without widget state) is a bar frozen at 0% that never happened."""
     nb.metadata.pop("widgets", None)
     nb.metadata.get("language_info", {}).pop("version", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not is_progress_bar(o)]
 
 
 def store(only: list[str], notebooks_dir: Path) -> int:

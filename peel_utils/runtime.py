@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-FIGURE_DPI = 60
+FIGURE_DPI = 100
 FIGURE_SIZE = (6.0, 3.5)
 
 
@@ -33,6 +35,21 @@ def seed_phase(seed: int, phase: str) -> int:
     phase_seed = (int(seed) * 1_000_003 + zlib.crc32(phase.encode())) % 2**31
     seed_everything(phase_seed)
     return phase_seed
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Run a block with `model` in eval mode, then put back the mode it had (even after an error).
+
+    Measuring a model (MACs, latency, a feature shape) must not switch a model in training to eval
+    for good. Introduced in notebook 04.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def get_device(device: str | torch.device = "auto") -> torch.device:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoints import load_checkpoint, load_meta
 from .models import build_model
+from .runtime import eval_mode
 
 Group = tp.dependency.Group
 Importance = Callable[[Group], "torch.Tensor | None"]
@@ -116,12 +117,10 @@ def activation_sizes(model: nn.Module, inputs: torch.Tensor) -> dict[nn.Module, 
         sizes[module] = output.numel() // output.shape[1 if isinstance(module, nn.Conv2d) else -1]
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    was_training = model.training
-    model.eval()
     try:
-        model(inputs)
+        with eval_mode(model):
+            model(inputs)
     finally:
-        model.train(was_training)
         for handle in handles:
             handle.remove()
     return sizes

@@ -110,3 +110,30 @@ def test_loaders_shift_only_the_training_split(mnist5k):
     loaders = data.make_loaders(mnist5k, 8, max_shift=2)
     assert isinstance(loaders.train.dataset, data.RandomShift)
     assert loaders.val.dataset is mnist5k.val and loaders.test.dataset is mnist5k.test
+
+
+def write_medmnist_fixture(root, flag="pneumoniamnist", classes=2):
+    """A stand-in for the downloaded file, in MedMNIST's own .npz format and official sample counts
+    (the medmnist package asserts them): random 28x28 bytes, made at test time, never shipped."""
+    import medmnist
+
+    rng = np.random.default_rng(0)
+    counts = medmnist.INFO[flag]["n_samples"]
+    arrays = {}
+    for split, n in counts.items():
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, classes, (n, 1), dtype=np.uint8)
+    np.savez_compressed(root / f"{flag}.npz", **arrays)
+    return counts
+
+
+def test_medmnist_from_the_official_file_format_with_spawned_workers(tmp_path):
+    counts = write_medmnist_fixture(tmp_path)
+    splits = data.load_dataset("medmnist:pneumoniamnist", tmp_path, channels=3, image_size=32, download=False)
+    assert splits.sizes() == counts and splits.num_classes == 2 and splits.in_channels == 3
+    image, label = splits.train[0]
+    assert tuple(image.shape) == (3, 32, 32) and isinstance(label, int)
+    loader = torch.utils.data.DataLoader(splits.train, batch_size=8, num_workers=2,
+                                         multiprocessing_context="spawn")  # macOS and Windows start workers so
+    images, labels = next(iter(loader))
+    assert tuple(images.shape) == (8, 3, 32, 32) and labels.dtype == torch.int64

@@ -8,7 +8,7 @@ from pathlib import Path
 import papermill
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_lenet_mnist_pruning.ipynb"
-SMALL = {"epochs": 2, "finetune_epochs": 1, "iterative_steps": 2, "iterative_epochs": 1}
+SMALL = {"epochs": 2, "finetune_epochs": 1, "iterative_steps": 2, "iterative_epochs": 1, "gmp_epochs": 2, "gmp_ramp_epochs": 1}
 
 
 def run_01(tmp_path: Path, name: str) -> dict:

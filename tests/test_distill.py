@@ -202,3 +202,23 @@ def test_load_teacher(tmp_path):
     assert torch.equal(model.fc.weight, saved.fc.weight)
     with pytest.raises(ValueError, match="trained on 'mnist5k', not 'cifar10'"):
         distill.load_teacher(tmp_path, "pruned", "cifar10")
+
+
+def test_train_kd_with_a_loss_function_trains_with_exactly_that_loss():
+    data = TensorDataset(torch.randn(16, 1, 5, 5), torch.randint(0, 3, (16,)))
+    results = []
+    for loss in ("kl", lambda s, t, y, temperature, alpha: distill.kd_loss(s, t, y, temperature, alpha)):
+        torch.manual_seed(0)
+        student, teacher = Tiny(width=4), Tiny(width=8)
+        optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
+        mean = distill.train_kd(student, teacher, DataLoader(data, batch_size=8), optimizer, loss=loss,
+                                temperature=2.0, alpha=0.7)
+        results.append((mean, [p.detach().clone() for p in student.parameters()]))
+    assert results[0][0] == pytest.approx(results[1][0])
+    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1]))  # the same training, step by step
+    calls = []
+    distill.train_kd(Tiny(width=4), Tiny(width=8), DataLoader(data, batch_size=8),
+                     torch.optim.SGD(Tiny(width=4).parameters(), lr=0.1),
+                     loss=lambda s, t, y, temperature, alpha: calls.append((temperature, alpha)) or s.sum() * 0 + 1.0,
+                     temperature=3.0, alpha=0.25)
+    assert calls == [(3.0, 0.25), (3.0, 0.25)]  # called once per batch with the run's T and alpha

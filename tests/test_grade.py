@@ -2,7 +2,6 @@
 one, an edited check cell, invalid JSON, a hanging cell and a kernel crash each give the right rows."""
 
 import csv
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -143,3 +143,17 @@ def test_gradual_pruner_raises_sparsity_on_schedule_and_keeps_pruned_weights_pru
     assert pruner.sparsity == pytest.approx(0.8)
     with pytest.raises(ValueError, match="every"):
         prune.GradualPruner(model, 0.8, ramp_steps=4, every=0)
+
+
+def test_global_pruner_can_leave_a_layer_dense():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(20, 10), torch.nn.ReLU(), torch.nn.Linear(10, 5))
+    with torch.no_grad():
+        model[2].weight.mul_(1e-3)  # a head of tiny weights: one global threshold would empty it first
+    emptied = prune.GlobalPruner(model, 0.5).masks["2.weight"]
+    assert not emptied.any()
+    pruner = prune.GlobalPruner(model, 0.5, exclude=("2.weight",))
+    assert pruner.masks["2.weight"].all()
+    assert (~pruner.masks["0.weight"]).sum() == 100  # half of the 200 ranked weights
+    with pytest.raises(ValueError, match="not weights of the model"):
+        prune.GlobalPruner(model, 0.5, exclude=("fc.weight",))

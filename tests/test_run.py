@@ -68,3 +68,20 @@ def test_shipped_profiles_set_only_declared_parameters(profile):
         assert parameters["profile"] == profile and parameters["seed"] == 0
         if "seeds" in sections.get(notebook.name[:2], {}):
             assert parameters["seeds"] == (1 if profile == "quick" else 3)
+
+
+def test_clean_notebook_drops_frozen_progress_bars_and_keeps_other_outputs():
+    nb = nbformat.v4.new_notebook()
+    bar = nbformat.v4.new_output("display_data", data={
+        "text/plain": "epochs:   0%|          | 0/2 [00:00<?, ?it/s]",
+        "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0}})
+    slider = nbformat.v4.new_output("display_data", data={
+        "text/plain": "interactive(children=(FloatSlider(value=0.8),))",
+        "application/vnd.jupyter.widget-view+json": {"model_id": "y", "version_major": 2, "version_minor": 0}})
+    text = nbformat.v4.new_output("stream", text="accuracy 97.8%\n")
+    cell = nbformat.v4.new_code_cell("train()")
+    cell.outputs = [bar, text, slider]
+    nb.cells = [cell]
+    nb.metadata["widgets"] = {"state": {}}
+    run.clean_notebook(nb)
+    assert nb.cells[0].outputs == [text, slider] and "widgets" not in nb.metadata

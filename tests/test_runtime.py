@@ -47,3 +47,17 @@ def test_seed_phase_depends_on_seed_and_phase_only():
     assert draw(0, "fine-tune") == first
     assert draw(0, "teacher")[0] != first[0] and draw(1, "fine-tune")[0] != first[0]
     assert 0 <= first[0] < 2**31
+
+
+def test_eval_mode_restores_the_mode_even_after_an_error():
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5)).train()
+    with runtime.eval_mode(model):
+        assert not model.training
+    assert model.training
+    with pytest.raises(RuntimeError), runtime.eval_mode(model):
+        raise RuntimeError("inside")
+    assert model.training
+    model.eval()
+    with runtime.eval_mode(model):
+        pass
+    assert not model.training
