@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import statistics
 import time
 from collections.abc import Hashable, Mapping, Sequence
@@ -74,15 +75,15 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch_size: 
     return statistics.median(times)
 
 
-def interleaved_latencies(models: Mapping[Hashable, nn.Module], input_shape: tuple[int, ...],
-                          batch_sizes: Sequence[int] = (1, 64), rounds: int = 4, repeats: int = 3,
-                          threads: int | None = None, warmup: int = 1) -> dict[tuple[Hashable, int], float]:
-    """Median CPU latency (ms) of each model at each batch size: {(name, batch_size): ms}.
+def interleaved_timings(models: Mapping[Hashable, nn.Module], input_shape: tuple[int, ...],
+                        batch_sizes: Sequence[int] = (1, 64), rounds: int = 4, repeats: int = 3,
+                        threads: int | None = None, warmup: int = 1) -> dict[tuple[Hashable, int], list[float]]:
+    """CPU latency (ms) of each model at each batch size, one figure per round: {(name, batch_size): [ms, ...]}.
 
     Every model is timed once per round (the median of `repeats` passes after `warmup`), round after
-    round, so a change of load on the machine hits all models alike; each result is the median of
-    its rounds.
-    Copies run on the CPU with `threads` torch threads (None: torch's default); `models` are untouched.
+    round, so a change of load on the machine hits all models alike; the spread of a model's rounds
+    is the noise of the measurement. Copies run on the CPU with `threads` torch threads (None:
+    torch's default); `models` are untouched. Introduced in notebook 05.
     """
     cpu_models = {name: copy.deepcopy(model).cpu().eval() for name, model in models.items()}
     times: dict[tuple[Hashable, int], list[float]] = {(name, b): [] for name in cpu_models for b in batch_sizes}
@@ -95,7 +96,31 @@ def interleaved_latencies(models: Mapping[Hashable, nn.Module], input_shape: tup
                     times[name, b].append(measure_latency(model, input_shape, b, repeats, warmup))
     finally:
         torch.set_num_threads(default_threads)
+    return times
+
+
+def interleaved_latencies(models: Mapping[Hashable, nn.Module], input_shape: tuple[int, ...],
+                          batch_sizes: Sequence[int] = (1, 64), rounds: int = 4, repeats: int = 3,
+                          threads: int | None = None, warmup: int = 1) -> dict[tuple[Hashable, int], float]:
+    """The median over rounds of `interleaved_timings`: {(name, batch_size): ms}."""
+    times = interleaved_timings(models, input_shape, batch_sizes, rounds, repeats, threads, warmup)
     return {key: statistics.median(runs) for key, runs in times.items()}
+
+
+def spread(runs: Sequence[float]) -> float:
+    """The spread of repeated timings: (slowest - fastest) / median, a fraction (0.1 is 10%)."""
+    return (max(runs) - min(runs)) / statistics.median(runs)
+
+
+def latency_threads(threads: int | None) -> int:
+    """The thread count to time with: `threads`, at most the cores there are (None: torch's default).
+
+    Timings are only comparable at one thread count, so the notebooks fix it and print it.
+    """
+    cores = os.cpu_count() or 1
+    if threads is not None and threads < 1:
+        raise ValueError(f"latency threads must be at least 1, not {threads}")
+    return min(threads or torch.get_num_threads(), cores)
 
 
 def cost_row(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: tuple[int, ...] = (1, 64),

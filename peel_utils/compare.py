@@ -1,0 +1,112 @@
+"""Honest comparisons: is model A more accurate than model B, by more than the noise?
+
+Two models are compared on the same test images, so their errors are paired: `paired_bootstrap`
+resamples the images (and, with several seeds, the seeds) and gives the difference in accuracy with
+a 95% interval. `verdict` turns that into the sentence a notebook prints, so the text can never say
+more than the numbers: "not distinguishable" when the interval covers zero. Every "X beats Y" in the
+workbook comes from here (Blalock et al. 2020 found most pruning papers compare without controls or
+noise estimates; this module is the workbook's answer). Introduced in notebook 01.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+
+from .train import predict
+
+LEVEL = 0.95
+RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Accuracy of A minus accuracy of B, in percentage points, with its interval."""
+
+    a: str
+    b: str
+    points: float
+    low: float
+    high: float
+    seeds: int
+    images: int
+
+    @property
+    def distinguishable(self) -> bool:
+        """True when the interval lies wholly on one side of zero."""
+        return self.low > 0 or self.high < 0
+
+
+def correct(model: nn.Module, loader: DataLoader) -> torch.Tensor:
+    """Which of `loader`'s images `model` classifies correctly: a bool tensor (N,), in loader order."""
+    logits, targets = predict(model, loader, progress=False)
+    return logits.argmax(dim=1) == targets
+
+
+def _as_matrix(outcomes) -> np.ndarray:
+    matrix = np.asarray(torch.as_tensor(outcomes).cpu(), dtype=np.float64)
+    return matrix[None, :] if matrix.ndim == 1 else matrix
+
+
+def paired_bootstrap(a, b, *, names: tuple[str, str] = ("A", "B"), resamples: int = RESAMPLES,
+                     level: float = LEVEL, seed: int = 0) -> Difference:
+    """Accuracy of A minus B (points) with a paired bootstrap interval.
+
+    `a` and `b` are 0/1 outcomes per test image, (images,) for one seed or (seeds, images) for
+    several, row i of both coming from seed i. Each resample draws the images (the same ones for
+    A and B: the comparison is paired) and, with several seeds, the seeds, so the interval covers
+    both the test set's noise and the training's. The interval is the percentile interval at `level`.
+    """
+    a, b = _as_matrix(a), _as_matrix(b)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must hold the same seeds and images; got shapes {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError("nothing to compare: no images")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level}")
+    seeds, images = a.shape
+    rng = np.random.default_rng(seed)
+    diff = a - b                                                # (seeds, images), values -1, 0, 1
+    estimates = np.empty(resamples)
+    for i in range(resamples):
+        rows = rng.integers(0, seeds, seeds) if seeds > 1 else np.zeros(1, dtype=int)
+        cols = rng.integers(0, images, images)
+        estimates[i] = diff[np.ix_(rows, cols)].mean()
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(estimates, [tail, 100 - tail]) * 100
+    return Difference(names[0], names[1], float(diff.mean() * 100), float(low), float(high), seeds, images)
+
+
+def verdict(difference: Difference) -> str:
+    """The sentence a notebook prints for a comparison, generated from the numbers.
+
+    "A is 1.2 points above B (95% interval 0.4 to 2.0; 1,000 test images, 1 seed): A is better." or,
+    when the interval covers zero, "... not distinguishable from noise at this budget."
+    """
+    d = difference
+    side = "above" if d.points > 0 else "below" if d.points < 0 else "level with"
+    amount = f"{abs(d.points):.1f} points {side}" if d.points else side
+    noise = (f"{LEVEL:.0%} interval {d.low:+.1f} to {d.high:+.1f}; {d.images:,} test images, "
+             f"{d.seeds} seed{'s' if d.seeds != 1 else ''}")
+    if not d.distinguishable:
+        return f"{d.a} is {amount} {d.b} ({noise}): not distinguishable from noise at this budget."
+    winner, loser = (d.a, d.b) if d.points > 0 else (d.b, d.a)
+    return f"{d.a} is {amount} {d.b} ({noise}): {winner} is more accurate than {loser}."
+
+
+def comparison_table(outcomes: Mapping[str, object], pairs: list[tuple[str, str]], **bootstrap) -> pd.DataFrame:
+    """One row per (A, B) pair of `outcomes` (name -> 0/1 outcomes as in `paired_bootstrap`): the
+    accuracies, their difference in points, its interval and the verdict sentence."""
+    rows = []
+    for a, b in pairs:
+        d = paired_bootstrap(outcomes[a], outcomes[b], names=(a, b), **bootstrap)
+        rows.append({"A": a, "B": b, "A %": _as_matrix(outcomes[a]).mean() * 100,
+                     "B %": _as_matrix(outcomes[b]).mean() * 100, "A - B (points)": d.points,
+                     "low": d.low, "high": d.high, "distinguishable": d.distinguishable, "verdict": verdict(d)})
+    return pd.DataFrame(rows)
