@@ -15,7 +15,10 @@ library. Introduced in notebook 06.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import logging
 import lzma
 import zlib
 from collections.abc import Iterable, Mapping
@@ -118,6 +121,12 @@ class Deployed(nn.Module):
     def __deepcopy__(self, memo):
         return self
 
+    def train(self, mode: bool = True) -> Deployed:
+        """Only records the mode: the compiled graph is inference-only, and a reloaded
+        torch.export program refuses train()/eval()."""
+        self.training = mode
+        return self
+
 
 def _device_of(model: nn.Module) -> torch.device:
     tensor = next(iter(model.parameters()), None)
@@ -134,7 +143,10 @@ def compile_frozen(model: nn.Module, dynamic: bool = False) -> Deployed:
     Without freezing an int8 model is no faster than fp32 (the quantised weights are not prepacked
     for oneDNN). Introduced in notebook 06.
     """
-    model.eval()  # an exported model's eval() returns None: call it for its effect only
+    try:
+        model.eval()
+    except NotImplementedError:  # a reloaded torch.export program: already an inference graph
+        pass
     return Deployed(model, dynamic=dynamic)
 
 
@@ -152,6 +164,20 @@ class Autocast(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=self.dtype):
             return self.model(x).float()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence what a failing torch.export prints (the partial graph, on stderr and torch's logs):
+    the ValueError below says what matters."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _leaf_inputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple]:
@@ -187,7 +213,8 @@ def find_unexportable(model: nn.Module, example: torch.Tensor) -> str | None:
     for name in sorted(inputs, key=lambda n: -n.count(".")):  # deepest first
         module = modules[name]
         try:
-            torch.export.export(module, inputs[name], strict=True)
+            with _quiet():
+                torch.export.export(module, inputs[name], strict=True)
         except Exception:
             return f"{name} ({type(module).__name__})"
     return None
@@ -216,7 +243,8 @@ def quantize_int8(model: nn.Module, calibration: Iterable, example_shape: tuple[
     example = torch.randn(2, *example_shape)
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     try:
-        exported = torch.export.export(float_model, (example,), dynamic_shapes=({0: batch},), strict=True)
+        with _quiet():
+            exported = torch.export.export(float_model, (example,), dynamic_shapes=({0: batch},), strict=True)
     except Exception as err:
         culprit = find_unexportable(float_model, example) or "no single submodule (the model's own forward)"
         raise ValueError(f"{type(model).__name__} cannot be exported for int8 quantisation; the layer to blame is "
