@@ -1,0 +1,389 @@
+"""Deployment: turning a float model into one that is small on disk and fast on a CPU.
+
+Three routes, each measured in notebook 06: `compile_frozen` (torch.compile with inductor's freezing,
+which folds the weights into the compiled graph), `Autocast` (bf16 arithmetic through autocast), and
+`quantize_int8` (int8 weights and activations through PT2E: `torch.export`, then torchao's
+`prepare_pt2e` with `X86InductorQuantizer`, calibration, `convert_pt2e`). An int8 model is only fast
+once it is compiled with freezing on: inductor then fuses the quantise/dequantise pairs into oneDNN's
+int8 convolutions (VNNI or AMX instructions where the CPU has them).
+
+On disk, `int8_state_dict` stores every weight as int8 values with one fp32 scale per output channel
+(what the quantizer uses), as a bitmask plus the non-zero values whenever that is smaller (notebook
+02's `storage.pack_bits`); `compressed_bytes` adds a general-purpose compressor from the standard
+library. Introduced in notebook 06.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import lzma
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .storage import pack_bits, unpack_bits
+
+# ---------------------------------------------------------------------------------------------
+# What the CPU can do
+
+
+@dataclass(frozen=True)
+class CpuCapability:
+    """The CPU's vector instruction set as torch sees it, and the int8 / bf16 extensions present."""
+
+    capability: str      # torch.backends.cpu.get_cpu_capability(): "AVX512", "AVX2", "DEFAULT", ...
+    vnni: bool           # int8 dot products in one instruction (AVX512-VNNI or AVX-VNNI)
+    amx: bool            # Advanced Matrix Extensions tiles (int8 and bf16 matrix multiply)
+    avx512_bf16: bool    # bf16 dot products
+
+    def describe(self) -> str:
+        """One plain sentence on what this CPU offers int8 and bf16 inference."""
+        extras = [name for name, present in (("VNNI", self.vnni), ("AMX", self.amx),
+                                             ("AVX512-BF16", self.avx512_bf16)) if present]
+        missing = [name for name, present in (("VNNI", self.vnni), ("AMX", self.amx)) if not present]
+        text = f"torch's CPU capability is {self.capability}"
+        text += f", with {', '.join(extras)}" if extras else ", without VNNI, AMX or AVX512-BF16"
+        if not self.vnni and not self.amx:
+            text += ("; int8 still runs but without int8 dot-product instructions, so expect little or "
+                     "no gain from int8 over fp32")
+        elif missing:
+            text += f" (no {' or '.join(missing)})"
+        return text + "."
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_capability() -> CpuCapability:
+    """Read the CPU's capability from torch (and /proc/cpuinfo's flags where torch has no probe).
+
+    Introduced in notebook 06: int8 speed-ups depend on VNNI or AMX being there, so the notebook
+    says what this machine has before it times anything.
+    """
+    flags = _cpu_flags()
+
+    def probe(name: str, flag_names: tuple[str, ...]) -> bool:
+        check = getattr(torch.cpu, name, None)
+        if check is not None:
+            try:
+                return bool(check())
+            except RuntimeError:
+                pass
+        return any(flag in flags for flag in flag_names)
+
+    return CpuCapability(capability=torch.backends.cpu.get_cpu_capability(),
+                         vnni=probe("_is_vnni_supported", ("avx512_vnni", "avx_vnni")),
+                         amx=probe("_is_amx_tile_supported", ("amx_tile", "amx_int8")),
+                         avx512_bf16=probe("_is_avx512_bf16_supported", ("avx512_bf16",)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Faster forward passes: compile with freezing, bf16 autocast, int8
+
+
+class Deployed(nn.Module):
+    """A compiled inference-only model: forward runs under no_grad with inductor's freezing on.
+
+    Freezing is read when inductor compiles, which happens at the first call for each input shape,
+    so it is switched on (torch._inductor.config.patch) around every call and restored after; the
+    rest of the program keeps torch's default. The compiled graph holds its weights as constants,
+    so a deep copy returns the same object (copying would only recompile the same thing) and the
+    model has one empty parameter that tells measure.measure_latency its device.
+    """
+
+    def __init__(self, model: nn.Module, dynamic: bool = False):
+        super().__init__()
+        self.model = model
+        self.compiled = torch.compile(model, dynamic=dynamic)
+        self.anchor = nn.Parameter(torch.empty(0, device=_device_of(model)), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import torch._inductor.config as inductor_config
+
+        with torch.no_grad(), inductor_config.patch(freezing=True):
+            return self.compiled(x)
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def train(self, mode: bool = True) -> Deployed:
+        """Only records the mode: the compiled graph is inference-only, and a reloaded
+        torch.export program refuses train()/eval()."""
+        self.training = mode
+        return self
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    tensor = next(iter(model.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def compile_frozen(model: nn.Module, dynamic: bool = False) -> Deployed:
+    """torch.compile `model` for inference with freezing on (weights folded into the graph).
+
+    Each new input shape compiles once (seconds) at its first call; dynamic=False specialises
+    every shape, the fastest kernels for a fixed batch size. `model` itself is not changed.
+    Without freezing an int8 model is no faster than fp32 (the quantised weights are not prepacked
+    for oneDNN). Introduced in notebook 06.
+    """
+    try:
+        model.eval()
+    except NotImplementedError:  # a reloaded torch.export program: already an inference graph
+        pass
+    return Deployed(model, dynamic=dynamic)
+
+
+class Autocast(nn.Module):
+    """Runs `model` under autocast in `dtype` (bf16 by default) and returns fp32 logits.
+
+    Matrix multiplications and convolutions run in bf16, the rest in fp32; on a CPU with
+    AVX512-BF16 or AMX that roughly halves the memory traffic of the weights. Introduced in notebook 06.
+    """
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.bfloat16):
+        super().__init__()
+        self.model, self.dtype = model, dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=self.dtype):
+            return self.model(x).float()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence what a failing torch.export prints (the partial graph, on stderr and torch's logs):
+    the ValueError below says what matters."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _leaf_inputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple]:
+    """The positional inputs every submodule receives on `example` (one eager forward, hooks)."""
+    inputs: dict[str, tuple] = {}
+    def keep(name: str):
+        def hook(module, args, output) -> None:
+            inputs.setdefault(name, args)
+        return hook
+
+    handles = [module.register_forward_hook(keep(name)) for name, module in model.named_modules() if name]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return inputs
+
+
+def find_unexportable(model: nn.Module, example: torch.Tensor) -> str | None:
+    """The name and type of the deepest submodule torch.export cannot trace, or None.
+
+    Each submodule is exported alone on the input it receives in an eager pass, children before
+    their parents, so the first failure is the layer to blame. Used to name the layer in
+    quantize_int8's error.
+    """
+    try:
+        inputs = _leaf_inputs(model, example)
+    except Exception as err:  # the eager pass itself fails: the model is broken before export
+        return f"the model's eager forward ({type(err).__name__}: {err})"
+    modules = dict(model.named_modules())
+    for name in sorted(inputs, key=lambda n: -n.count(".")):  # deepest first
+        module = modules[name]
+        try:
+            with _quiet():
+                torch.export.export(module, inputs[name], strict=True)
+        except Exception:
+            return f"{name} ({type(module).__name__})"
+    return None
+
+
+def quantize_int8(model: nn.Module, calibration: Iterable, example_shape: tuple[int, ...],
+                  calibration_batches: int = 2, max_batch: int = 4096) -> nn.Module:
+    """An int8 copy of `model` by PT2E static quantisation, ready for compile_frozen.
+
+    Steps: torch.export (strict=True: torchvision's ResNets otherwise fail in prepare_pt2e with
+    "Input partition has more than one output node"), with the batch dimension dynamic up to
+    `max_batch`; prepare_pt2e with X86InductorQuantizer's default config (int8 activations per
+    tensor, int8 weights per output channel, BatchNorm folded into the convolutions); forward passes
+    on `calibration_batches` batches of `calibration` (a loader of (inputs, targets) or of inputs)
+    so the observers see real activations; convert_pt2e. `example_shape` is one input's (C, H, W):
+    other image sizes need their own quantised model.
+
+    `model` is never changed (a copy is exported). A model that cannot be exported or quantised
+    raises ValueError naming the submodule to blame. Introduced in notebook 06.
+    """
+    from torchao.quantization.pt2e import allow_exported_model_train_eval, move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+
+    float_model = copy.deepcopy(model).cpu().eval()
+    example = torch.randn(2, *example_shape)
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    try:
+        with _quiet():
+            exported = torch.export.export(float_model, (example,), dynamic_shapes=({0: batch},), strict=True)
+    except Exception as err:
+        culprit = find_unexportable(float_model, example) or "no single submodule (the model's own forward)"
+        raise ValueError(f"{type(model).__name__} cannot be exported for int8 quantisation; the layer to blame is "
+                         f"{culprit}. torch.export said: {type(err).__name__}: {_first_line(err)}") from err
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    try:
+        prepared = prepare_pt2e(exported.module(), quantizer)
+        seen = 0
+        with torch.no_grad():
+            for item in calibration:
+                if seen >= calibration_batches:
+                    break
+                inputs = item[0] if isinstance(item, (tuple, list)) else item
+                prepared(inputs.cpu())
+                seen += 1
+        if seen == 0:
+            raise ValueError("the calibration loader gave no batches")
+        quantized = convert_pt2e(prepared)
+    except Exception as err:
+        raise ValueError(f"quantising {type(model).__name__} to int8 failed after export "
+                         f"({type(err).__name__}: {_first_line(err)})") from err
+    move_exported_model_to_eval(quantized)
+    allow_exported_model_train_eval(quantized)  # so .eval() (as measure and train call it) works
+    return quantized
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy at a fixed batch size
+
+
+@torch.no_grad()
+def correct_fixed_batch(model: nn.Module, loader: Iterable, batch_size: int) -> torch.Tensor:
+    """Which images `model` classifies correctly, (N,) bool in loader order, feeding it only
+    batches of exactly `batch_size` (a short last batch is padded with zeros and the padding dropped).
+
+    A compiled model specialised to a batch size would recompile (seconds) for the odd last batch;
+    in eval mode every image is computed alone, so padding changes nothing.
+    """
+    outcomes = []
+    for inputs, targets in loader:
+        if len(inputs) > batch_size:
+            raise ValueError(f"the loader's batches ({len(inputs)}) are larger than batch_size {batch_size}")
+        padded = torch.cat([inputs, inputs.new_zeros(batch_size - len(inputs), *inputs.shape[1:])])
+        logits = model(padded)[: len(inputs)]
+        outcomes.append(logits.argmax(dim=1).cpu() == targets)
+    return torch.cat(outcomes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Size on disk of the int8 forms
+
+SCALE_SUFFIX, INT8_SUFFIX = "::scale", "::int8"
+
+
+def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per output channel: (int8 values (same shape), fp32 scales (out,)).
+
+    scale = max |w| of the channel / 127 (1 for an all-zero channel), q = round(w / scale), as
+    X86InductorQuantizer's weight observer does; zeros stay exactly zero.
+    """
+    flat = weight.detach().float().reshape(weight.shape[0], -1)         # (out, in * k * k)
+    scale = flat.abs().amax(dim=1) / 127
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))       # (out,)
+    q = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return q.reshape(weight.shape), scale
+
+
+def int8_state_dict(model_or_state_dict: nn.Module | Mapping[str, torch.Tensor],
+                    sparse: bool = True) -> dict[str, torch.Tensor]:
+    """A state_dict to store: every conv / linear weight (2+ dims) as int8 plus its per-channel scales.
+
+    sparse=True stores an int8 weight as a bitmask of its non-zeros plus the non-zero int8 values
+    (notebook 02's format, `storage.pack_bits`) whenever that is smaller than the dense int8 tensor.
+    Everything else (biases, BatchNorm) stays fp32: under 1% of a ResNet's parameters.
+    `load_int8_state_dict` turns it back into a float state_dict. Introduced in notebook 06.
+    """
+    from .storage import BITS_SUFFIX, SHAPE_SUFFIX, VALUES_SUFFIX
+
+    state = (model_or_state_dict.state_dict() if isinstance(model_or_state_dict, nn.Module)
+             else dict(model_or_state_dict))
+    out: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        tensor = tensor.detach().cpu()
+        if not (tensor.is_floating_point() and tensor.dim() >= 2):
+            out[name] = tensor
+            continue
+        q, scale = quantize_weight(tensor)
+        out[name + SCALE_SUFFIX] = scale
+        mask = q != 0
+        if sparse and -(-q.numel() // 8) + int(mask.sum()) < q.numel():
+            out[name + BITS_SUFFIX] = pack_bits(mask)
+            out[name + VALUES_SUFFIX] = q[mask]                          # (nonzero,) row-major
+            out[name + SHAPE_SUFFIX] = torch.tensor(q.shape, dtype=torch.int64)
+        else:
+            out[name + INT8_SUFFIX] = q
+    return out
+
+
+def load_int8_state_dict(stored: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float state_dict back from `int8_state_dict`'s output (weights = int8 values * scales)."""
+    from .storage import BITS_SUFFIX, SHAPE_SUFFIX, VALUES_SUFFIX
+
+    state: dict[str, torch.Tensor] = {}
+    for key, tensor in stored.items():
+        if key.endswith(SCALE_SUFFIX):
+            name = key[: -len(SCALE_SUFFIX)]
+            if name + INT8_SUFFIX in stored:
+                q = stored[name + INT8_SUFFIX]
+            else:
+                shape = torch.Size(stored[name + SHAPE_SUFFIX].tolist())
+                mask = unpack_bits(stored[name + BITS_SUFFIX], shape.numel())
+                q = torch.zeros(shape.numel(), dtype=torch.int8).masked_scatter_(mask, stored[name + VALUES_SUFFIX])
+                q = q.view(shape)
+            state[name] = q.float() * tensor.view(-1, *[1] * (q.dim() - 1))
+        elif not key.endswith((INT8_SUFFIX, BITS_SUFFIX, VALUES_SUFFIX, SHAPE_SUFFIX)):
+            state[key] = tensor
+    return state
+
+
+def payload_bytes(state: Mapping[str, torch.Tensor]) -> int:
+    """Bytes of the tensors' data alone (numel * element size, summed): a file adds a few KB of
+    zip headers and key names on top (measure files for the honest figure)."""
+    return sum(t.numel() * t.element_size() for t in state.values())
+
+
+def compressed_bytes(path: str | Path, method: str = "lzma") -> int:
+    """Bytes of the file at `path` after a general-purpose compressor ('lzma' preset 6 or 'zlib' level 9).
+
+    Compressors find what the format leaves: repeated int8 values, the bitmask's runs of zeros.
+    """
+    data = Path(path).read_bytes()
+    if method == "lzma":
+        return len(lzma.compress(data, preset=6))
+    if method == "zlib":
+        return len(zlib.compress(data, 9))
+    raise ValueError(f"unknown compressor {method!r}; use 'lzma' or 'zlib'")
