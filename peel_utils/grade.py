@@ -203,11 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     if not found:
         print(f"error: no notebooks under {args.submissions}", file=sys.stderr)
         return 2
-    os.environ.setdefault("MPLBACKEND", "agg")  # the kernels inherit it: no figure windows
+    backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = backend or "agg"  # the kernels inherit it: no figure windows
     rows: list[Row] = []
-    for number, (student, path) in enumerate(found, 1):
-        print(f"[{number}/{len(found)}] {student}: {path.name}", flush=True)
-        rows += grade_notebook(student, path, args.data, args.timeout)
+    try:
+        for number, (student, path) in enumerate(found, 1):
+            print(f"[{number}/{len(found)}] {student}: {path.name}", flush=True)
+            rows += grade_notebook(student, path, args.data, args.timeout)
+    finally:  # leave the caller's environment as it was (later kernels of the caller want inline figures)
+        if backend is None:
+            del os.environ["MPLBACKEND"]
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out / "grades.csv")
     (args.out / "summary.md").write_text(summary(rows), encoding="utf-8")

@@ -2,6 +2,7 @@
 one, an edited check cell, invalid JSON, a hanging cell and a kernel crash each give the right rows."""
 
 import csv
+import os
 
 import nbformat
 import pytest
@@ -52,7 +53,9 @@ def graded(tmp_path_factory):
     (subs / "gina" / "01_lenet_mnist_pruning.ipynb").write_text('{"cells": [', encoding="utf-8")
     before = {p: p.read_bytes() for p in subs.rglob("*.ipynb")}
     out = root / "grades"
+    backend = os.environ.get("MPLBACKEND")
     assert grade.main([str(subs), "--out", str(out), "--timeout", "20", "--data", str(data)]) == 0
+    assert os.environ.get("MPLBACKEND") == backend  # the caller's environment is left as it was
     with (out / "grades.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return {"rows": rows, "out": out, "subs": subs, "before": before, "data": data}
