@@ -22,12 +22,13 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(PY) -m peel_utils.run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
-## test: exercises in step with the solutions, then nbval re-execution of the stored notebooks and unit tests
+## test: exercises in step with the solutions, lint, the unit tests (they stand alone), then nbval re-execution of the stored notebooks
 test: $(STAMP)
 	$(PY) -m peel_utils.exercises --check
 	$(PY) -m peel_utils.guide --check
-	$(PY) -m ruff check peel_utils tests benchmarks
-	$(PY) -m pytest
+	$(PY) -m ruff check peel_utils tests benchmarks conftest.py
+	$(PY) -m pytest tests
+	$(PY) -m pytest notebooks
 
 ## exercises: regenerate exercises/ from the solution notebooks and the guide's exercise table (commit them)
 exercises: $(STAMP)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from peel_utils import checkpoints, distill, measure, structured
+from peel_utils import handover, measure
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,17 +32,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     checkpoint_dir = Path(args.data_root) / "checkpoints" / args.profile
-    pruned_path = checkpoint_dir / "05_resnet50_structured.pt"
-    if not pruned_path.exists():
-        raise SystemExit(f"no {pruned_path}: run notebook 05 with profile={args.profile!r} first")
-    dense, meta = distill.load_teacher(checkpoint_dir, "dense")
-    pruned = structured.load_pruned(pruned_path).eval()
-    pruned_meta = checkpoints.load_meta(pruned_path)
-    shape = (meta["channels"], meta["image_size"], meta["image_size"])
+    try:
+        dense, meta = handover.load(checkpoint_dir, "teacher")
+        pruned, pruned_meta = handover.load(checkpoint_dir, "structured", dataset=meta.dataset)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(str(err)) from None
+    shape = meta.input_shape
     models = {"dense": dense, "pruned": pruned}
 
     dense_macs, pruned_macs = (measure.count_macs(m, shape) for m in models.values())
-    print(f"input {shape}; exported variant: {pruned_meta.get('variant')} at {pruned_meta.get('mac_target')}x "
+    print(f"input {shape}; exported variant: {pruned_meta.extra.get('variant')} at {pruned_meta.extra.get('mac_target')}x "
           f"fewer MACs (target)")
     print(f"MACs   dense {dense_macs / 1e6:8.1f}M  pruned {pruned_macs / 1e6:8.1f}M  ({dense_macs / pruned_macs:.2f}x)")
     params = [sum(p.numel() for p in m.parameters()) for m in models.values()]

@@ -1,4 +1,4 @@
-"""Knowledge distillation: the losses, the training loop (`train_kd`, `fit_kd`) and the teachers.
+"""Knowledge distillation: the losses and the training loop (`train_kd`, `fit_kd`).
 
 `kd_loss` is Hinton's soft-target loss (source 000, step three); `logits_mse_loss` and
 `feature_mse_loss` are source 002's logits and intermediate-feature MSE. Each mixes its
@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .checkpoints import load_checkpoint, load_meta
-from .models import build_model
 from .runtime import eval_mode
 from .train import Pruner, fit_epochs, run_epoch
 
 LOSSES = ("kl", "mse_logits", "feature_mse")
-# which teacher -> (hand-over file, the notebooks that write it)
-TEACHERS = {"pruned": ("03_resnet50_finetuned.pt",
-                       "notebook 03 (notebooks/03_resnet50_finetune.ipynb, after notebook 02)"),
-            "dense": ("02_resnet50_teacher.pt", "notebook 02 (notebooks/02_resnet50_pruning_sweep.ipynb)")}
 
 
 def _as_float(value) -> float:
@@ -216,30 +209,6 @@ def fit_kd(student: nn.Module, teacher: nn.Module, train_loader: DataLoader, val
     return fit_epochs(student, val_loader, num_epochs,
                       lambda epoch: train_kd(student, teacher, train_loader, optimizer, desc=f"epoch {epoch}",
                                              **kd_options), scheduler)
-
-
-def load_teacher(checkpoint_dir: str | Path, which: str = "pruned", dataset: str | None = None) -> tuple[nn.Module, dict]:
-    """The ResNet50 hand-over checkpoint `which` ('pruned': notebook 03's fine-tuned pruned model,
-    'dense': notebook 02's teacher) from `checkpoint_dir`, rebuilt from its metadata, in eval mode.
-
-    Returns (model, meta). A missing file raises FileNotFoundError naming the notebook to run;
-    a teacher trained on another dataset than `dataset` raises ValueError.
-    """
-    if which not in TEACHERS:
-        raise ValueError(f"unknown teacher {which!r}; choose one of {sorted(TEACHERS)}")
-    name, notebook = TEACHERS[which]
-    path = Path(checkpoint_dir) / name
-    if not path.exists():
-        raise FileNotFoundError(f"no {which} teacher at {path}: run {notebook} with the same profile first")
-    meta = load_meta(path)
-    needed = [k for k in ("arch", "num_classes", "small_input", "image_size", "channels", "dataset") if k not in meta]
-    if needed:
-        raise ValueError(f"{path.with_suffix('.json')} lacks {needed}; re-run {notebook} to rewrite it")
-    if dataset is not None and meta["dataset"] != dataset:
-        raise ValueError(f"the teacher at {path} was trained on {meta['dataset']!r}, not {dataset!r}; "
-                         f"set dataset={meta['dataset']!r} or re-run {notebook} with dataset={dataset!r}")
-    model = build_model(meta["arch"], meta["num_classes"], meta["small_input"])
-    return load_checkpoint(model, path).eval(), meta
 
 
 @torch.no_grad()

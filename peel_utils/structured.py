@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,8 +19,6 @@ import torch.nn as nn
 import torch_pruning as tp
 from torch.utils.data import DataLoader
 
-from .checkpoints import load_checkpoint, load_meta
-from .models import build_model
 from .runtime import eval_mode
 
 Group = tp.dependency.Group
@@ -318,16 +315,3 @@ def shrink_to(model: nn.Module, counts: dict[str, list[int]]) -> nn.Module:
                              "Conv2d, Linear and BatchNorm")
     return model
 
-
-def load_pruned(path: str | Path) -> nn.Module:
-    """Rebuild a pruned model from the metadata beside checkpoint `path` and load its weights.
-
-    The metadata must hold 'arch', 'num_classes', 'small_input' and 'channels' (channel_counts).
-    """
-    meta = load_meta(path)
-    missing = [key for key in ("arch", "num_classes", "channels") if key not in meta]
-    if missing:
-        raise ValueError(f"{Path(path).with_suffix('.json')} lacks {missing}: it was not saved as a "
-                         "pruned model (save it with meta['channels'] = channel_counts(model))")
-    model = build_model(meta["arch"], meta["num_classes"], meta.get("small_input", False))
-    return load_checkpoint(shrink_to(model, meta["channels"]), path)

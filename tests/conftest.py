@@ -1,9 +1,11 @@
-"""Shared fixtures: small real data (mnist5k) and seeded random-init models."""
+"""Shared fixtures: small real data (mnist5k), seeded random-init models, stand-in hand-over files."""
+
+from pathlib import Path
 
 import pytest
 import torch
 
-from peel_utils import data, runtime
+from peel_utils import data, handover, models, runtime
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +18,39 @@ def seeded():
     runtime.seed_everything(0)
     yield
     torch.set_grad_enabled(True)
+
+
+# Hand-over files for running a notebook up to its first exercise without the notebooks before it: untrained
+# stand-ins of the right shape (ResNet50, 10 classes, 16x16 input). Accuracy means nothing with them.
+STAND_IN = handover.Meta("resnet50", 10, small_input=False, image_size=16, in_channels=3, dataset="mnist5k")
+
+
+@pytest.fixture(scope="session")
+def handover_files(tmp_path_factory) -> Path:
+    """A quick-profile hand-over folder with stand-ins for notebook 02's teacher and pruned model and notebook 03's
+    fine-tuned model, the files notebooks 03-05 read first."""
+    folder = tmp_path_factory.mktemp("handover") / "checkpoints" / "quick"
+    runtime.seed_everything(0)
+    model = models.resnet50(STAND_IN.num_classes)
+    handover.save(model, folder, "teacher", STAND_IN)
+    handover.save(model, folder, "pruned", STAND_IN.with_extra(prune_method="global", ratio=0.0))
+    handover.save(model, folder, "finetuned", STAND_IN.with_extra(prune_method="global", ratio=0.0))
+    return folder
+
+
+@pytest.fixture
+def handover_data_root(tmp_path, handover_files) -> Path:
+    """A data root whose checkpoints/quick/ links to the stand-ins, so a notebook reads them but its own writes
+    (atomic: a temporary file, then a rename) replace the links, not the files."""
+    scratch = tmp_path / "data" / "checkpoints" / "quick"
+    scratch.mkdir(parents=True)
+    for file in handover_files.iterdir():
+        (scratch / file.name).symlink_to(file)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def fast_parameters() -> dict[str, str]:
+    """Per notebook, parameter overrides (as papermill would inject them) under which a notebook that trains its
+    own input before its first exercise does so in seconds."""
+    return {"02": "epochs = 1\nimage_size = 16\nratios = [0.0, 0.5]"}

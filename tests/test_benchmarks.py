@@ -1,5 +1,6 @@
 """benchmarks/: the scripts run end to end on tiny settings and print the figures they promise."""
 
+import dataclasses
 import importlib.util
 import re
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 import torch
 import torch_pruning as tp
 
-from peel_utils import checkpoints, models, structured
+from peel_utils import handover, models, structured
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -22,15 +23,13 @@ def load_script(name: str):
 
 def test_structured_latency_prints_macs_and_speedups(tmp_path, seeded, capsys):
     folder = tmp_path / "checkpoints" / "quick"
-    meta = {"arch": "resnet50", "num_classes": 10, "small_input": False, "image_size": 16, "channels": 3,
-            "dataset": "mnist5k"}
+    meta = handover.Meta("resnet50", 10, small_input=False, image_size=16, in_channels=3, dataset="mnist5k")
     dense = models.resnet50(10).eval()
-    checkpoints.save_checkpoint(dense, folder / "02_resnet50_teacher.pt", meta)
+    handover.save(dense, folder, "teacher", meta)
     pruner = structured.ChannelPruner(dense, (3, 16, 16))
     pruned = pruner.prune_to(tp.importance.RandomImportance(), pruner.macs() / 2)
-    checkpoints.save_checkpoint(pruned, folder / "05_resnet50_structured.pt",
-                                {**meta, "variant": "random", "mac_target": 2,
-                                 "channels": structured.channel_counts(pruned)})
+    pruned_meta = dataclasses.replace(meta, layer_channels=structured.channel_counts(pruned))
+    handover.save(pruned, folder, "structured", pruned_meta.with_extra(variant="random", mac_target=2))
 
     load_script("structured_latency").main(["--data-root", str(tmp_path), "--batch-sizes", "1", "2",
                                             "--threads", "1", "--rounds", "1", "--repeats", "1"])
@@ -42,7 +41,7 @@ def test_structured_latency_prints_macs_and_speedups(tmp_path, seeded, capsys):
 
 
 def test_structured_latency_names_the_notebook_when_a_checkpoint_is_missing(tmp_path):
-    with pytest.raises(SystemExit, match="run notebook 05"):
+    with pytest.raises(SystemExit, match="02_resnet50_pruning_sweep.ipynb"):
         load_script("structured_latency").main(["--data-root", str(tmp_path)])
 
 

@@ -183,27 +183,6 @@ def test_fit_kd_history_and_best_state():
     assert set(best) == set(student.state_dict())
 
 
-def test_load_teacher(tmp_path):
-    from peel_utils.checkpoints import save_checkpoint
-    from peel_utils.models import resnet18
-
-    with pytest.raises(FileNotFoundError, match="notebook 03"):
-        distill.load_teacher(tmp_path, "pruned")
-    with pytest.raises(FileNotFoundError, match="notebook 02"):
-        distill.load_teacher(tmp_path, "dense")
-    with pytest.raises(ValueError, match="unknown teacher"):
-        distill.load_teacher(tmp_path, "large")
-    meta = {"arch": "resnet18", "num_classes": 4, "small_input": False, "image_size": 32, "channels": 3,
-            "dataset": "mnist5k", "seed": 0}
-    saved = resnet18(4)
-    save_checkpoint(saved, tmp_path / "03_resnet50_finetuned.pt", meta)
-    model, loaded_meta = distill.load_teacher(tmp_path, "pruned", "mnist5k")
-    assert loaded_meta == meta and not model.training
-    assert torch.equal(model.fc.weight, saved.fc.weight)
-    with pytest.raises(ValueError, match="trained on 'mnist5k', not 'cifar10'"):
-        distill.load_teacher(tmp_path, "pruned", "cifar10")
-
-
 def test_train_kd_with_a_loss_function_trains_with_exactly_that_loss():
     data = TensorDataset(torch.randn(16, 1, 5, 5), torch.randint(0, 3, (16,)))
     results = []

@@ -12,12 +12,8 @@ from peel_utils import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-# Exercise notebooks executed up to their first stub. 02-05 start from the models the notebooks
-# before them hand over; pytest runs notebooks/ (nbval) before tests/, so in `make test` those exist.
+# Exercise notebooks executed up to their first stub; 03-05 read stand-in hand-over files (conftest)
 RUN_TO_FIRST_TODO = ["01", "02", "03", "04", "05"]
-HANDOVER = ROOT / "data" / "checkpoints" / "quick"
-NEEDS = {"02": "02_resnet50_teacher.pt", "03": "02_resnet50_pruned.pt", "04": "03_resnet50_finetuned.pt",
-         "05": "02_resnet50_teacher.pt"}
 
 CELL = '''class SparsePruner:
     def __init__(self, masks):
@@ -175,28 +171,17 @@ def test_every_exercise_is_followed_by_its_check_cell(path):
             f"{path.name}: cell {cell_index} holds an exercise; the next code cell should be its check"
 
 
-def scratch_data_root(tmp_path: Path) -> Path:
-    """A data root whose quick hand-over folder links to the real one's files, so a notebook reads
-    them but its writes (atomic: temp file, then rename) replace the links, not the files."""
-    scratch = tmp_path / "checkpoints" / "quick"
-    scratch.mkdir(parents=True)
-    for file in HANDOVER.glob("*") if HANDOVER.is_dir() else ():
-        (scratch / file.name).symlink_to(file)
-    return tmp_path
-
-
 @pytest.mark.parametrize("prefix", RUN_TO_FIRST_TODO)
-def test_exercise_notebook_runs_cleanly_up_to_its_first_todo(prefix, tmp_path):
-    if prefix in NEEDS and not (HANDOVER / NEEDS[prefix]).exists():
-        pytest.skip(f"needs {NEEDS[prefix]}: run the solution notebooks first (make test does)")
+def test_exercise_notebook_runs_cleanly_up_to_its_first_todo(prefix, handover_data_root, fast_parameters):
     solution = next(NOTEBOOKS.glob(f"{prefix}_*.ipynb"))
     _, stubs = exercises.make_exercise(nbformat.read(solution, as_version=4))
     assert stubs, f"{solution.name} has no exercise"
     path = ROOT / "exercises" / solution.name
     nb = nbformat.read(path, as_version=4)
     parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    # as papermill does: a cell after the parameters cell overrides one (the data root)
-    nb.cells.insert(parameters + 1, nbformat.v4.new_code_cell(f"data_root = {str(scratch_data_root(tmp_path))!r}"))
+    # as papermill does: a cell after the parameters cell overrides some (the data root, shorter training)
+    overrides = f"data_root = {str(handover_data_root)!r}\n{fast_parameters.get(prefix, '')}"
+    nb.cells.insert(parameters + 1, nbformat.v4.new_code_cell(overrides))
     client = NotebookClient(nb, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     with pytest.raises(CellExecutionError) as info:

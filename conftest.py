@@ -1,0 +1,9 @@
+"""pytest, for both steps of `make test`: `pytest tests` and `pytest notebooks` (nbval)."""
+
+import os
+
+# Under test, progress bars in a kernel redraw at most every 2 s. Each redraw is a kernel message, and nbval
+# reads a cell's messages only once the cell has finished: a long cell's thousands of redraws overflowed ZeroMQ's
+# queue, the kernel's final "idle" message was dropped, and nbval failed with "Timeout of 5 seconds exceeded
+# waiting for output" (notebook 05 in CI). Kernels inherit this variable; tqdm reads TQDM_* defaults from it.
+os.environ.setdefault("TQDM_MININTERVAL", "2")
