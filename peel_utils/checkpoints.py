@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 import torch.nn as nn
@@ -20,7 +22,11 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the model it is loaded into; the message names the mismatch."""
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file through `write(f)` (f: a binary file) so that `path` is either its old self or
+    complete: the bytes go to a temporary file beside it, renamed over `path` once written. A crash
+    midway leaves no partial file. Introduced in notebook 01 (checkpoints), also used for tables."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
@@ -43,10 +49,10 @@ def save_checkpoint(model: nn.Module | dict, path: str | Path, meta: dict | None
     path = Path(path)
     state = model.state_dict() if isinstance(model, nn.Module) else model
     state = {k: v.detach().cpu() for k, v in state.items()}
-    _atomic_write(path, lambda f: torch.save(state, f))
+    atomic_write(path, lambda f: torch.save(state, f))
     if meta is not None:
         text = json.dumps(meta, indent=2, sort_keys=True).encode()
-        _atomic_write(path.with_suffix(".json"), lambda f: f.write(text))
+        atomic_write(path.with_suffix(".json"), lambda f: f.write(text))
     return path
 
 

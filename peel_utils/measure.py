@@ -1,4 +1,8 @@
-"""Measured costs of a model: parameters, non-zeros, checkpoint bytes, MACs and CPU latency."""
+"""Measured costs of a model: parameters, non-zeros, checkpoint bytes, MACs and CPU latency.
+
+Parameters and non-zeros are counted by `prune` (`count_parameters`, `count_nonzero_parameters`,
+the latter importable from here too, as notebooks 02 and 06 use it).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from .prune import count_nonzero_parameters, count_parameters
 from .runtime import eval_mode
 
 
@@ -25,11 +30,6 @@ def checkpoint_bytes(model: nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
     return buffer.getbuffer().nbytes
-
-
-def count_nonzero_parameters(model: nn.Module) -> int:
-    """Parameters that are not exactly zero (what unstructured pruning reduces)."""
-    return sum(int(p.count_nonzero()) for p in model.parameters())
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -124,7 +124,7 @@ def latency_threads(threads: int | None) -> int:
 def cost_row(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: tuple[int, ...] = (1, 64),
              repeats: int = 20) -> dict[str, float]:
     """One table row of measured costs: params, non-zeros, checkpoint KB, MACs, latency per batch size."""
-    row = {"params": sum(p.numel() for p in model.parameters()),
+    row = {"params": count_parameters(model),
            "nonzero_params": count_nonzero_parameters(model),
            "checkpoint_kb": checkpoint_bytes(model) / 1024,
            "macs": count_macs(model, input_shape)}

@@ -1,41 +1,96 @@
-"""Magnitude pruning with masks, as in source 001, plus a global (one threshold) variant.
+"""The unstructured-pruning core: which weights are pruned, how a model's parameters and zeros are
+counted, one magnitude ranking, and the mask pruners built on it (source 001's per-layer pruner,
+plus global, gradual and keep-the-zeros variants).
 
-A mask is a bool tensor shaped like the weight: True keeps a weight, False zeroes it.
+A mask is a bool tensor shaped like its weight: True keeps a weight, False zeroes it. The prunable
+weights are the `weight` of every Conv2d and Linear: what sources 000 and 001 prune. `sweep`
+prunes them through torch.nn.utils.prune and evaluates the results; this module never trains or
+evaluates a model.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 
 import pandas as pd
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from .train import evaluate
+PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)  # the modules whose `weight` is pruned
 
+
+# --- which weights are pruned ------------------------------------------------------------------
+
+def _prunable(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """(qualified weight name, module) for every Conv2d and Linear, in module order."""
+    for name, module in model.named_modules():
+        if isinstance(module, PRUNABLE_TYPES):
+            yield (f"{name}.weight" if name else "weight"), module
+
+
+def prunable_modules(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(module, 'weight') for every Conv2d and Linear, in module order: the prunable weights in the
+    form torch.nn.utils.prune takes them (source 000's list). Introduced in notebook 02."""
+    return [(module, "weight") for _, module in _prunable(model)]
+
+
+def prunable_parameters(model: nn.Module, exclude: Sequence[str] = ()) -> dict[str, torch.Tensor]:
+    """The prunable weights by name ('conv1.weight'), in module order: the weights of
+    `prunable_modules`, named as the mask pruners name their masks. Introduced in notebook 01.
+
+    Weights named in `exclude` are left out (a classifier head kept dense); a name there that is
+    not a prunable weight raises ValueError, so a typo cannot leave the head pruned. Each value is
+    the module's `weight` Parameter (with torch's prune reparametrisation attached, the masked
+    weight it computes).
+    """
+    weights = {name: module.weight for name, module in _prunable(model)}
+    unknown = sorted(set(exclude) - set(weights))
+    if unknown:
+        raise ValueError(f"exclude names {unknown}, which are not weights of the model; "
+                         f"its weights are {list(weights)}")
+    return {name: weight for name, weight in weights.items() if name not in exclude}
+
+
+# --- counting ------------------------------------------------------------------------------------
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of parameters of `model` (source 001's name). Introduced in notebook 01."""
+    """Number of parameters of `model`, biases included (source 001's name). Introduced in notebook 01."""
     return sum(param.numel() for param in model.parameters())
 
 
+def count_nonzero_parameters(model: nn.Module) -> int:
+    """Parameters that are not exactly zero: what unstructured pruning reduces (the dense shapes,
+    and so `count_parameters`, stay). Introduced in notebook 02."""
+    return sum(int(param.count_nonzero()) for param in model.parameters())
+
+
 def get_model_sparsity(model: nn.Module) -> float:
-    """Fraction of all parameters (biases included) that are exactly zero (source 001)."""
-    num_nonzeros, num_params = 0, 0
-    for param in model.parameters():
-        num_nonzeros += int(param.count_nonzero())
-        num_params += param.numel()
-    return 1 - num_nonzeros / num_params
+    """Fraction of all parameters (biases included) that are exactly zero (source 001). Introduced
+    in notebook 01."""
+    return 1 - count_nonzero_parameters(model) / count_parameters(model)
 
 
-def prunable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The parameters source 001 prunes: every one with more than one dimension (the weights)."""
-    return {name: p for name, p in model.named_parameters() if p.dim() > 1}
+def weight_sparsity(model: nn.Module) -> float:
+    """Fraction of the prunable weights (every Conv2d and Linear weight) that are exactly zero: what
+    a pruning ratio or a weight sparsity sets, where `get_model_sparsity` also counts the dense
+    biases and BatchNorm. Introduced in notebook 02."""
+    weights = prunable_parameters(model).values()
+    return 1 - sum(int(w.count_nonzero()) for w in weights) / sum(w.numel() for w in weights)
 
+
+def layer_sparsity_table(model: nn.Module) -> pd.DataFrame:
+    """One row per prunable weight: its shape, its size, its non-zeros and its sparsity. Introduced
+    in notebook 01."""
+    rows = []
+    for name, param in prunable_parameters(model).items():
+        nonzero = int(param.count_nonzero())
+        rows.append({"layer": name, "shape": tuple(param.shape), "params": param.numel(),
+                     "nonzero": nonzero, "sparsity": round(1 - nonzero / param.numel(), 4)})
+    return pd.DataFrame(rows)
+
+
+# --- ranking by magnitude ------------------------------------------------------------------------
 
 def _check_sparsity(sparsity: float) -> float:
     sparsity = float(sparsity)
@@ -44,46 +99,63 @@ def _check_sparsity(sparsity: float) -> float:
     return sparsity
 
 
+class MagnitudeRanking:
+    """The entries of one or more tensors ranked together by magnitude |w|: the one magnitude rule
+    behind `calc_mask`, `GlobalPruner`, `GradualPruner` and the sweep. Introduced in notebook 01.
+
+    `masks(sparsity)` prunes the k = round(n * sparsity) smallest |w| of the n ranked entries: it
+    keeps what lies strictly above the k-th smallest |w| (source 001's kthvalue rule), so an entry
+    tied with it goes too and weights that are already zero stay pruned when masks are recomputed.
+    Without such ties these are the masks of torch.nn.utils.prune's L1Unstructured: l1_unstructured
+    for one tensor, global_unstructured (one threshold across layers) for several.
+
+    sort=True sorts the magnitudes once, so masks at many sparsities cost one comparison each (the
+    sweep); without it each call finds the k-th smallest by selection (kthvalue), cheaper for one.
+    """
+
+    def __init__(self, tensors: Sequence[torch.Tensor], sort: bool = False):
+        self.shapes = [t.shape for t in tensors]
+        self.magnitudes = torch.cat([t.detach().reshape(-1).abs() for t in tensors])  # (n,)
+        self.sorted = self.magnitudes.sort().values if sort else None  # (n,) ascending, or None
+
+    def masks(self, sparsity: float) -> list[torch.Tensor]:
+        """One keep-mask (bool, shaped like its tensor) per ranked tensor, in order; sparsity in [0, 1]."""
+        sparsity = _check_sparsity(sparsity)
+        n = self.magnitudes.numel()
+        k = round(n * sparsity)
+        if k == 0:
+            flat = torch.ones_like(self.magnitudes, dtype=torch.bool)
+        elif k == n:
+            flat = torch.zeros_like(self.magnitudes, dtype=torch.bool)
+        else:
+            threshold = self.sorted[k - 1] if self.sorted is not None else self.magnitudes.kthvalue(k).values
+            flat = self.magnitudes > threshold
+        return [mask.view(shape) for mask, shape in
+                zip(flat.split([math.prod(s) for s in self.shapes]), self.shapes, strict=True)]
+
+
 def calc_mask(tensor: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Keep-mask zeroing the `round(numel * sparsity)` smallest-magnitude entries of `tensor`.
 
     Source 001's function: the threshold is the k-th smallest |w| (kthvalue) and the mask keeps
-    what lies strictly above it. Unlike the source, which clamps, a sparsity outside [0, 1] or
-    NaN raises ValueError. Introduced in notebook 01.
+    what lies strictly above it (`MagnitudeRanking` of the one tensor). Unlike the source, which
+    clamps, a sparsity outside [0, 1] or NaN raises ValueError. Introduced in notebook 01.
     """
-    sparsity = _check_sparsity(sparsity)
-    num_zeros = round(tensor.numel() * sparsity)
-    if num_zeros == 0:
-        return torch.ones_like(tensor, dtype=torch.bool)
-    if num_zeros == tensor.numel():
-        return torch.zeros_like(tensor, dtype=torch.bool)
-    importance = tensor.detach().abs()
-    threshold = importance.view(-1).kthvalue(num_zeros).values
-    return importance > threshold
+    return MagnitudeRanking([tensor]).masks(sparsity)[0]
 
 
-class SparsePruner:
-    """Per-layer magnitude pruner of source 001: one sparsity per weight tensor.
+# --- mask pruners --------------------------------------------------------------------------------
 
-    The masks are computed once, from `model`, in the constructor; `prune(model)` multiplies any
-    model of the same architecture by them (in place), e.g. after every optimizer step.
+class MaskPruner:
+    """A pruner holding one keep-mask per prunable weight in `masks` ({name: bool tensor}).
+
+    `prune(model)` multiplies the weights of `model` (any model of the same architecture) by the
+    masks in place, e.g. after every optimizer step (`train.train`'s pruner). The pruners below
+    differ only in how they choose the masks. Introduced in notebook 01 (as SparsePruner's prune).
     """
 
-    def __init__(self, model: nn.Module, sparsity_dict: dict[str, float]):
-        weights = prunable_parameters(model)
-        unknown = sorted(set(sparsity_dict) - set(weights))
-        missing = sorted(set(weights) - set(sparsity_dict))
-        if unknown or missing:
-            raise ValueError("sparsity_dict must name every weight of the model exactly: "
-                             + (f"unknown names {unknown} " if unknown else "")
-                             + (f"missing names {missing} (give 0.0 to keep a layer dense)" if missing else "")
-                             + f"; the model's weights are {list(weights)}")
-        self.masks: dict[str, torch.Tensor] = {}
-        for name, param in weights.items():
-            try:
-                self.masks[name] = calc_mask(param, sparsity_dict[name])
-            except ValueError as err:
-                raise ValueError(f"{name}: {err}") from None
+    def __init__(self, masks: dict[str, torch.Tensor]):
+        self.masks = masks
 
     @torch.no_grad()
     def prune(self, model: nn.Module) -> nn.Module:
@@ -98,28 +170,46 @@ class SparsePruner:
         return model
 
 
-class GlobalPruner(SparsePruner):
+class SparsePruner(MaskPruner):
+    """Per-layer magnitude pruner of source 001: one sparsity per weight tensor (`calc_mask`).
+
+    The masks are computed once, from `model`, in the constructor. `sparsity_dict` must name every
+    prunable weight (0.0 keeps one dense). Introduced in notebook 01.
+    """
+
+    def __init__(self, model: nn.Module, sparsity_dict: dict[str, float]):
+        weights = prunable_parameters(model)
+        unknown = sorted(set(sparsity_dict) - set(weights))
+        missing = sorted(set(weights) - set(sparsity_dict))
+        if unknown or missing:
+            raise ValueError("sparsity_dict must name every weight of the model exactly: "
+                             + (f"unknown names {unknown} " if unknown else "")
+                             + (f"missing names {missing} (give 0.0 to keep a layer dense)" if missing else "")
+                             + f"; the model's weights are {list(weights)}")
+        masks = {}
+        for name, param in weights.items():
+            try:
+                masks[name] = calc_mask(param, sparsity_dict[name])
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
+        super().__init__(masks)
+
+
+class GlobalPruner(MaskPruner):
     """Magnitude pruner with one threshold across all weights (`sparsity` of them zeroed in total).
 
     Layers with many small weights lose more than others. Its masks equal those of
-    torch.nn.utils.prune.global_unstructured with L1Unstructured at the same amount. Weights named
-    in `exclude` (e.g. a classifier head whose weights are all small) are neither ranked nor pruned;
-    `sparsity` is then the fraction of the other weights that is zeroed.
+    torch.nn.utils.prune.global_unstructured with L1Unstructured at the same amount (and those of
+    the sweep's "global" method). Weights named in `exclude` (e.g. a classifier head whose weights
+    are all small) are neither ranked nor pruned; `sparsity` is then the fraction of the other
+    weights that is zeroed. Introduced in notebook 01.
     """
 
     def __init__(self, model: nn.Module, sparsity: float, exclude: Sequence[str] = ()):
-        weights = prunable_parameters(model)
-        unknown = sorted(set(exclude) - set(weights))
-        if unknown:
-            raise ValueError(f"exclude names {unknown}, which are not weights of the model; its weights are {list(weights)}")
-        ranked = {name: p for name, p in weights.items() if name not in exclude}
-        flat = torch.cat([p.detach().reshape(-1) for p in ranked.values()])  # (total,)
-        flat_mask = calc_mask(flat, sparsity)
-        self.masks = {name: torch.ones_like(p, dtype=torch.bool) for name, p in weights.items() if name in exclude}
-        start = 0
-        for name, param in ranked.items():
-            self.masks[name] = flat_mask[start:start + param.numel()].view_as(param)
-            start += param.numel()
+        ranked = prunable_parameters(model, exclude)
+        masks = dict(zip(ranked, MagnitudeRanking(list(ranked.values())).masks(sparsity), strict=True))
+        super().__init__({name: masks[name] if name in masks else torch.ones_like(p, dtype=torch.bool)
+                          for name, p in prunable_parameters(model).items()})
 
 
 def cubic_sparsity(step: int, ramp_steps: int, final: float, initial: float = 0.0) -> float:
@@ -134,7 +224,7 @@ def cubic_sparsity(step: int, ramp_steps: int, final: float, initial: float = 0.
     return final + (initial - final) * (1 - progress) ** 3
 
 
-class GradualPruner:
+class GradualPruner(MaskPruner):
     """Gradual magnitude pruning (Zhu & Gupta 2017) as a pruner for `train.fit` / `train.train`.
 
     `prune(model)` runs after every optimizer step: it re-applies the masks and, every `every` steps
@@ -153,21 +243,21 @@ class GradualPruner:
         self.final_sparsity, self.ramp_steps, self.every = final_sparsity, ramp_steps, every
         self.initial_sparsity, self.steps, self.exclude = initial_sparsity, 0, tuple(exclude)
         self.sparsity = initial_sparsity
-        self.masks = GlobalPruner(model, initial_sparsity, self.exclude).masks
+        super().__init__(GlobalPruner(model, initial_sparsity, self.exclude).masks)
 
     @torch.no_grad()
     def prune(self, model: nn.Module) -> nn.Module:
         """One step: zero the masked weights, and on a schedule step prune further; returns `model`."""
-        SparsePruner.prune(self, model)
+        super().prune(model)
         self.steps += 1
         if self.steps <= self.ramp_steps and (self.steps % self.every == 0 or self.steps == self.ramp_steps):
             self.sparsity = cubic_sparsity(self.steps, self.ramp_steps, self.final_sparsity, self.initial_sparsity)
             self.masks = GlobalPruner(model, self.sparsity, self.exclude).masks
-            SparsePruner.prune(self, model)
+            super().prune(model)
         return model
 
 
-class ZeroMaskPruner(SparsePruner):
+class ZeroMaskPruner(MaskPruner):
     """Keeps the zeros a pruned model already has: each mask is `weight != 0`.
 
     For fine-tuning a model pruned elsewhere (e.g. by torch.nn.utils.prune, then made permanent):
@@ -175,40 +265,16 @@ class ZeroMaskPruner(SparsePruner):
     """
 
     def __init__(self, model: nn.Module):
-        self.masks = {name: param.detach() != 0 for name, param in prunable_parameters(model).items()}
+        super().__init__({name: param.detach() != 0 for name, param in prunable_parameters(model).items()})
 
 
-def layer_sparsity_table(model: nn.Module) -> pd.DataFrame:
-    """One row per weight tensor: its size, its non-zeros and its sparsity."""
-    rows = []
-    for name, param in prunable_parameters(model).items():
-        nonzero = int(param.count_nonzero())
-        rows.append({"layer": name, "shape": tuple(param.shape), "params": param.numel(),
-                     "nonzero": nonzero, "sparsity": round(1 - nonzero / param.numel(), 4)})
-    return pd.DataFrame(rows)
-
-
-def sensitivity_scan(model: nn.Module, loader: DataLoader, sparsities: Sequence[float],
-                     layer_names: Iterable[str] | None = None) -> pd.DataFrame:
-    """Accuracy (%) with one layer pruned at a time to each sparsity, others dense.
-
-    Run it on the validation loader: it is what the sparsity dict is chosen from.
-    """
-    names = list(layer_names) if layer_names is not None else list(prunable_parameters(model))
-    rows = []
-    for name in tqdm(names, desc="sensitivity scan"):
-        for sparsity in sparsities:
-            pruned = copy.deepcopy(model)
-            weight = dict(pruned.named_parameters())[name]
-            with torch.no_grad():
-                weight.mul_(calc_mask(weight, sparsity))
-            rows.append({"layer": name, "sparsity": sparsity,
-                         "accuracy": evaluate(pruned, loader, progress=False)})
-    return pd.DataFrame(rows)
-
+# --- choosing sparsities -------------------------------------------------------------------------
 
 def choose_sparsity_dict(scan: pd.DataFrame, dense_accuracy: float, max_drop: float) -> dict[str, float]:
-    """Per layer, the largest scanned sparsity whose accuracy stays within `max_drop` points."""
+    """Per layer, the largest scanned sparsity whose accuracy stays within `max_drop` points.
+
+    `scan` is `sweep.sensitivity_scan`'s table (layer, sparsity, accuracy). Introduced in notebook 01.
+    """
     chosen = {}
     for name, rows in scan.groupby("layer", sort=False):
         ok = rows[rows["accuracy"] >= dense_accuracy - max_drop]
@@ -216,11 +282,11 @@ def choose_sparsity_dict(scan: pd.DataFrame, dense_accuracy: float, max_drop: fl
     return chosen
 
 
-def accuracy_at_global_sparsity(model: nn.Module, loader: DataLoader, sparsity: float) -> dict[str, float]:
-    """Prune a copy of `model` globally to `sparsity`; return its accuracy and model sparsity.
-
-    The callback behind notebook 01's slider; `model` itself is left untouched.
-    """
-    pruned = GlobalPruner(model, sparsity).prune(copy.deepcopy(model))
-    return {"weight_sparsity": sparsity, "model_sparsity": get_model_sparsity(pruned),
-            "accuracy": evaluate(pruned, loader, progress=False)}
+def __getattr__(name: str):
+    """`prune.sensitivity_scan` and `prune.accuracy_at_global_sparsity`, as notebook 01 calls them:
+    they evaluate models, so they live in `sweep` (which imports the training loop) and are looked
+    up there on first use; importing this module imports neither."""
+    if name in ("sensitivity_scan", "accuracy_at_global_sparsity"):
+        from . import sweep
+        return getattr(sweep, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,15 +1,17 @@
-"""Pruning-ratio sweep with torch.nn.utils.prune, as in source 000: global vs per-layer L1 magnitude.
+"""Pruning-ratio sweep with torch.nn.utils.prune, as in source 000: global vs per-layer L1 magnitude;
+and the other loops that prune copies of a model and evaluate them (source 001's sensitivity scan).
 
 "global" ranks every Conv2d and Linear weight together (one threshold: layers with many small
 weights lose more); "per-layer" prunes each layer by the same ratio, which is what source 000's
-code does (`prune.l1_unstructured` layer by layer) although its text says global.
+code does (`prune.l1_unstructured` layer by layer) although its text says global. The masks come
+from `prune.MagnitudeRanking`, the rule of every pruner of the workbook.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -19,15 +21,16 @@ import torch.nn.utils.prune as prune
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .checkpoints import _atomic_write
-from .prune import get_model_sparsity
-from .train import evaluate_testset
+from .checkpoints import atomic_write
+from .prune import GlobalPruner, MagnitudeRanking, get_model_sparsity, prunable_modules, prunable_parameters, weight_sparsity
+from .train import evaluate, evaluate_testset
 
 METHODS = ("global", "per-layer")
 
 
 def check_ratio(ratio: float) -> float:
-    """`ratio` as a float, or ValueError unless 0 <= ratio < 1 (1 would zero every weight)."""
+    """`ratio` as a float, or ValueError unless 0 <= ratio < 1 (1 would zero every weight).
+    Introduced in notebook 02."""
     ratio = float(ratio)
     if math.isnan(ratio) or not 0.0 <= ratio < 1.0:
         raise ValueError(f"pruning ratio must be in [0, 1) (the fraction of weights set to zero), "
@@ -35,56 +38,37 @@ def check_ratio(ratio: float) -> float:
     return ratio
 
 
-def prunable_modules(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    """(module, 'weight') for every Conv2d and Linear: what source 000 prunes."""
-    return [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+def rank_weights(model: nn.Module, method: str) -> list[MagnitudeRanking]:
+    """The prunable weights of `model` ranked by |w| once for `method`: one ranking over all of them
+    ("global") or one per layer ("per-layer"), sorted so that each ratio's masks cost one comparison
+    instead of a topk over millions of weights. Introduced in notebook 02."""
+    if method not in METHODS:
+        raise ValueError(f"unknown pruning method {method!r}; choose one of {METHODS}")
+    weights = [module.weight for module, _ in prunable_modules(model)]
+    if method == "global":
+        return [MagnitudeRanking(weights, sort=True)]
+    return [MagnitudeRanking([weight], sort=True) for weight in weights]
 
 
-class MagnitudeRanking:
-    """The |w| rank of every Conv2d and Linear weight, sorted once, over all of them ("global") or
-    within each layer ("per-layer"), so the masks of any ratio cost one comparison.
-
-    masks(ratio) zeroes the round(ratio * n) smallest |w| of each group: the masks of
-    prune.global_unstructured / prune.l1_unstructured with L1Unstructured (which break ties at the
-    threshold their own way), without their topk over millions of weights at every ratio.
-    """
-
-    def __init__(self, model: nn.Module, method: str):
-        if method not in METHODS:
-            raise ValueError(f"unknown pruning method {method!r}; choose one of {METHODS}")
-        weights = [getattr(m, name).detach() for m, name in prunable_modules(model)]
-        groups = [torch.cat([w.reshape(-1) for w in weights])] if method == "global" else \
-            [w.reshape(-1) for w in weights]
-        self.ranks = [self._ranks(g) for g in groups]  # one flat int64 tensor per group
-        self.shapes = [w.shape for w in weights]
-        self.method = method
-
-    @staticmethod
-    def _ranks(values: torch.Tensor) -> torch.Tensor:
-        order = values.abs().argsort()  # (n,) indices from the smallest |w| up
-        ranks = torch.empty_like(order)
-        ranks[order] = torch.arange(order.numel(), device=order.device)
-        return ranks
-
-    def masks(self, ratio: float) -> list[torch.Tensor]:
-        """One keep-mask (bool, shaped like the weight) per prunable module, in module order."""
-        ratio = check_ratio(ratio)
-        flat = [r >= round(ratio * r.numel()) for r in self.ranks]  # False for the smallest
-        if self.method == "global":
-            flat = torch.split(flat[0], [math.prod(s) for s in self.shapes])
-        return [m.view(s) for m, s in zip(flat, self.shapes)]
+def ratio_masks(rankings: Sequence[MagnitudeRanking], ratio: float) -> list[torch.Tensor]:
+    """One keep-mask per prunable module, in module order, zeroing `ratio` of each ranking's weights:
+    the masks of prune.global_unstructured / prune.l1_unstructured with L1Unstructured (up to how
+    they break exact ties at the threshold). Introduced in notebook 02."""
+    ratio = check_ratio(ratio)
+    return [mask for ranking in rankings for mask in ranking.masks(ratio)]
 
 
 def prune_with_masks(model: nn.Module, masks: Sequence[torch.Tensor]) -> nn.Module:
     """Zero `model`'s Conv2d/Linear weights where `masks` is False, through torch's prune
-    (custom_from_mask, then prune.remove); returns the model."""
+    (custom_from_mask, then prune.remove); returns the model. Introduced in notebook 02."""
     for (module, name), mask in zip(prunable_modules(model), masks, strict=True):
         prune.custom_from_mask(module, name, mask)
     return make_permanent(model)
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
-    """prune.remove on every pruned module: the zeros stay in `weight`, the mask goes. Returns model."""
+    """prune.remove on every pruned module: the zeros stay in `weight`, the mask goes (a state_dict
+    without weight_orig / weight_mask). Returns model. Introduced in notebook 02."""
     for module in model.modules():
         for name in [k[: -len("_orig")] for k, _ in module.named_parameters(recurse=False)
                      if k.endswith("_orig")]:
@@ -93,22 +77,16 @@ def make_permanent(model: nn.Module) -> nn.Module:
 
 
 def pruned_copy(model: nn.Module, ratio: float, method: str) -> nn.Module:
-    """A copy of `model` pruned at `ratio` by `method`, made permanent; `model` is left untouched."""
-    return prune_with_masks(copy.deepcopy(model), MagnitudeRanking(model, method).masks(ratio))
-
-
-def weight_sparsity(model: nn.Module) -> float:
-    """Fraction of the Conv2d and Linear weights that are exactly zero (what the ratio sets)."""
-    weights = [getattr(m, name) for m, name in prunable_modules(model)]
-    total = sum(w.numel() for w in weights)
-    return 1 - sum(int(w.count_nonzero()) for w in weights) / total
+    """A copy of `model` pruned at `ratio` by `method`, made permanent; `model` is left untouched.
+    Introduced in notebook 02."""
+    return prune_with_masks(copy.deepcopy(model), ratio_masks(rank_weights(model, method), ratio))
 
 
 def sweep(model: nn.Module, loader: DataLoader, ratios: Sequence[float],
           methods: Sequence[str] = METHODS) -> pd.DataFrame:
     """evaluate_testset of `model` pruned at each ratio by each method: one row per (method, ratio).
 
-    The weights are ranked once per method (MagnitudeRanking); each ratio's masks are applied to a
+    The weights are ranked once per method (`rank_weights`); each ratio's masks are applied to a
     copy through torch's prune and made permanent. Run it on the validation loader: the ratio is
     chosen from it (so the metric columns drop the source's `test_` prefix: loss, accuracy,
     precision, recall, f1-score). `model` is left untouched. Introduced in notebook 02.
@@ -119,9 +97,9 @@ def sweep(model: nn.Module, loader: DataLoader, ratios: Sequence[float],
         raise ValueError(f"unknown pruning method(s) {unknown}; choose from {METHODS}")
     rows = []
     for method in methods:
-        ranking = MagnitudeRanking(model, method)
+        rankings = rank_weights(model, method)
         for ratio in tqdm(ratios, desc=f"sweep {method}", leave=False):
-            pruned = prune_with_masks(copy.deepcopy(model), ranking.masks(ratio))
+            pruned = prune_with_masks(copy.deepcopy(model), ratio_masks(rankings, ratio))
             rows.append({"method": method, "ratio": ratio, "weight_sparsity": weight_sparsity(pruned),
                          "model_sparsity": get_model_sparsity(pruned),
                          **{k.removeprefix("test_"): v
@@ -133,7 +111,7 @@ def choose_ratio(table: pd.DataFrame, method: str, max_drop: float) -> float:
     """The largest ratio of `method` whose accuracy is at most `max_drop` below its ratio-0 row.
 
     Accuracy is source 000's fraction (0.02 = 2 points). The table needs a ratio-0 row (the
-    unpruned model) for the method.
+    unpruned model) for the method. Introduced in notebook 02.
     """
     if not 0.0 <= max_drop < 1.0:
         raise ValueError(f"max_drop is an accuracy fraction in [0, 1), not {max_drop}")
@@ -147,8 +125,41 @@ def choose_ratio(table: pd.DataFrame, method: str, max_drop: float) -> float:
 
 
 def save_sweep_table(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write the sweep table as CSV atomically (a failed run leaves an older table intact)."""
+    """Write the sweep table as CSV atomically (a failed run leaves an older table intact).
+    Introduced in notebook 02."""
     path = Path(path)
     text = table.to_csv(index=False).encode()
-    _atomic_write(path, lambda f: f.write(text))
+    atomic_write(path, lambda f: f.write(text))
     return path
+
+
+def sensitivity_scan(model: nn.Module, loader: DataLoader, sparsities: Sequence[float],
+                     layer_names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Accuracy (%) with one layer pruned at a time to each sparsity, others dense (source 001).
+
+    Each layer's weights are ranked once (`prune.MagnitudeRanking`, so each mask is `calc_mask`'s)
+    and each sparsity is applied to a copy; `model` is left untouched. Run it on the validation
+    loader: it is what the sparsity dict is chosen from (`prune.choose_sparsity_dict`). Introduced
+    in notebook 01.
+    """
+    names = list(layer_names) if layer_names is not None else list(prunable_parameters(model))
+    params = dict(model.named_parameters())
+    rows = []
+    for name in tqdm(names, desc="sensitivity scan"):
+        ranking = MagnitudeRanking([params[name]], sort=True)
+        for sparsity in sparsities:
+            pruned = copy.deepcopy(model)
+            with torch.no_grad():
+                dict(pruned.named_parameters())[name].mul_(ranking.masks(sparsity)[0])
+            rows.append({"layer": name, "sparsity": sparsity,
+                         "accuracy": evaluate(pruned, loader, progress=False)})
+    return pd.DataFrame(rows)
+
+
+def accuracy_at_global_sparsity(model: nn.Module, loader: DataLoader, sparsity: float) -> dict[str, float]:
+    """Prune a copy of `model` globally to `sparsity` (`prune.GlobalPruner`); return its accuracy (%)
+    and model sparsity. The callback behind notebook 01's slider; `model` itself is left untouched.
+    Introduced in notebook 01."""
+    pruned = GlobalPruner(model, sparsity).prune(copy.deepcopy(model))
+    return {"weight_sparsity": sparsity, "model_sparsity": get_model_sparsity(pruned),
+            "accuracy": evaluate(pruned, loader, progress=False)}

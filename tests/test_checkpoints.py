@@ -62,3 +62,17 @@ def test_checkpoint_has_usual_permissions(tmp_path):
     os.umask(umask)
     path = checkpoints.save_checkpoint(models.LeNet(), tmp_path / "m.pt")
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "sub" / "table.csv"
+    checkpoints.atomic_write(str(path), lambda f: f.write(b"old"))
+
+    def crash(f):
+        f.write(b"half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        checkpoints.atomic_write(path, crash)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in path.parent.iterdir()] == ["table.csv"]  # no temporary file left

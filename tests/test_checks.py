@@ -801,7 +801,7 @@ def count_with_measure(model):
 def mask_by_ranking(tensor, sparsity):
     layer = nn.Linear(1, 1)
     layer.weight = nn.Parameter(tensor.detach().reshape(1, -1).clone())
-    return sweep.MagnitudeRanking(layer, "per-layer").masks(sparsity)[0].view(tensor.shape)
+    return sweep.ratio_masks(sweep.rank_weights(layer, "per-layer"), sparsity)[0].view(tensor.shape)
 
 
 def bytes_by_saving(state_dict, bytes_per_value):

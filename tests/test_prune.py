@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.utils.prune as torch_prune
 
-from peel_utils import data, models, prune
+from peel_utils import data, models, prune, sweep
 
 SOURCE_DICT = {"conv1.weight": 0.85, "conv2.weight": 0.8, "fc1.weight": 0.75,
                "fc2.weight": 0.7, "fc3.weight": 0.8}
@@ -94,7 +94,7 @@ def test_layer_sparsity_table(seeded):
 def test_sensitivity_scan_and_choice(seeded, mnist5k):
     loader = data.make_loaders(mnist5k, 256).val
     model = models.LeNet()
-    scan = prune.sensitivity_scan(model, loader, [0.0, 1.0], ["fc3.weight"])
+    scan = sweep.sensitivity_scan(model, loader, [0.0, 1.0], ["fc3.weight"])
     assert len(scan) == 2
     assert scan.iloc[1]["accuracy"] == pytest.approx(10.0)  # all-zero last layer: every logit = bias
     chosen = prune.choose_sparsity_dict(scan.assign(accuracy=[90.0, 50.0]), 90.0, 1.0)
@@ -105,7 +105,7 @@ def test_accuracy_at_global_sparsity_leaves_model(seeded, mnist5k):
     loader = data.make_loaders(mnist5k, 256).val
     model = models.LeNet()
     before = copy.deepcopy(model.state_dict())
-    result = prune.accuracy_at_global_sparsity(model, loader, 0.5)
+    result = sweep.accuracy_at_global_sparsity(model, loader, 0.5)
     assert result["weight_sparsity"] == 0.5
     assert 0.49 < result["model_sparsity"] < 0.5  # biases stay dense
     assert 0.0 <= result["accuracy"] <= 100.0
@@ -157,3 +157,107 @@ def test_global_pruner_can_leave_a_layer_dense():
     assert (~pruner.masks["0.weight"]).sum() == 100  # half of the 200 ranked weights
     with pytest.raises(ValueError, match="not weights of the model"):
         prune.GlobalPruner(model, 0.5, exclude=("fc.weight",))
+
+
+def test_prune_still_offers_notebook_01s_evaluating_helpers_without_importing_train():
+    """Notebook 01 calls prune.sensitivity_scan and prune.accuracy_at_global_sparsity; they live in
+    sweep (which imports the training loop) and prune itself imports neither."""
+    import subprocess
+    import sys
+
+    assert prune.sensitivity_scan is sweep.sensitivity_scan
+    assert prune.accuracy_at_global_sparsity is sweep.accuracy_at_global_sparsity
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        prune.nothing  # noqa: B018
+    loaded = subprocess.run([sys.executable, "-c", "import sys, peel_utils.prune; "
+                             "print(sorted(m for m in sys.modules if m.startswith('peel_utils')))"],
+                            capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['peel_utils', 'peel_utils.prune']"
+
+
+def test_one_definition_of_the_prunable_weights():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
+                                torch.nn.Linear(8, 3))
+    weights = prune.prunable_parameters(model)
+    assert list(weights) == ["0.weight", "3.weight"]  # BatchNorm's weight and every bias stay dense
+    assert [w for w in weights.values()] == [m.weight for m, _ in prune.prunable_modules(model)]
+    assert sweep.prunable_modules is prune.prunable_modules and sweep.weight_sparsity is prune.weight_sparsity
+    assert list(prune.prunable_parameters(model, exclude=("3.weight",))) == ["0.weight"]
+    assert list(prune.prunable_parameters(torch.nn.Linear(2, 2))) == ["weight"]  # a bare layer as the model
+    with pytest.raises(ValueError, match="not weights of the model"):
+        prune.prunable_parameters(model, exclude=("1.weight",))
+
+
+def test_counting_has_one_implementation_under_each_notebook_name(seeded):
+    from peel_utils import measure
+
+    model = prune.SparsePruner(models.LeNet(), SOURCE_DICT).prune(models.LeNet())
+    assert measure.count_nonzero_parameters is prune.count_nonzero_parameters
+    params, nonzero = prune.count_parameters(model), prune.count_nonzero_parameters(model)
+    assert params == 44426 and nonzero == sum(int(p.count_nonzero()) for p in model.parameters())
+    assert prune.get_model_sparsity(model) == 1 - nonzero / params
+    table = prune.layer_sparsity_table(model)
+    assert prune.weight_sparsity(model) == 1 - table["nonzero"].sum() / table["params"].sum()
+
+
+def lenet_and_weights(seed=0):
+    torch.manual_seed(seed)
+    model = models.LeNet()
+    return model, prune.prunable_parameters(model)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.55, 0.95, 1.0])
+def test_calc_mask_equals_torch_l1_unstructured(sparsity):
+    model, weights = lenet_and_weights()
+    for name, weight in weights.items():
+        layer = copy.deepcopy(dict(model.named_modules())[name.rsplit(".", 1)[0]])
+        torch_prune.l1_unstructured(layer, "weight", amount=sparsity)
+        assert torch.equal(prune.calc_mask(weight, sparsity), layer.weight_mask.bool()), name
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.55, 0.95])
+def test_one_ranker_behind_calc_mask_global_pruner_and_the_sweep(sparsity):
+    """The masks of calc_mask, GlobalPruner (one layer, or all) and both sweep methods are
+    MagnitudeRanking's, and torch's l1_unstructured / global_unstructured ones."""
+    model, weights = lenet_and_weights(seed=3)
+    one_layer = torch.nn.Sequential(copy.deepcopy(model.fc1))
+    theirs = copy.deepcopy(one_layer)
+    torch_prune.l1_unstructured(theirs[0], "weight", amount=sparsity)
+    expected = theirs[0].weight_mask.bool()
+    assert torch.equal(prune.calc_mask(one_layer[0].weight, sparsity), expected)
+    assert torch.equal(prune.GlobalPruner(one_layer, sparsity).masks["0.weight"], expected)
+    assert torch.equal(prune.MagnitudeRanking([one_layer[0].weight], sort=True).masks(sparsity)[0], expected)
+
+    reference = copy.deepcopy(model)
+    torch_prune.global_unstructured(prune.prunable_modules(reference), pruning_method=torch_prune.L1Unstructured,
+                                    amount=sparsity)
+    torch_masks = [m.weight_mask.bool() for m, _ in prune.prunable_modules(reference)]
+    global_masks = list(prune.GlobalPruner(model, sparsity).masks.values())
+    sweep_masks = sweep.ratio_masks(sweep.rank_weights(model, "global"), sparsity)
+    for ours, sweeps, torchs in zip(global_masks, sweep_masks, torch_masks, strict=True):
+        assert torch.equal(ours, torchs) and torch.equal(sweeps, torchs)
+    per_layer = sweep.ratio_masks(sweep.rank_weights(model, "per-layer"), sparsity)
+    for mask, weight in zip(per_layer, weights.values(), strict=True):
+        assert torch.equal(mask, prune.calc_mask(weight, sparsity))
+
+
+def test_ranking_sorted_or_not_gives_the_same_masks_and_prunes_ties_at_the_threshold():
+    w = torch.tensor([0.0, 0.0, 0.0, 0.5, -0.2, 0.2, 0.9, -0.1])  # three zeros, a tie at 0.2
+    for sort in (False, True):
+        ranking = prune.MagnitudeRanking([w[:4].view(2, 2), w[4:]], sort=sort)
+        a, b = ranking.masks(0.25)  # k = 2 of 8: the k-th smallest is 0, so all three zeros go
+        assert a.shape == (2, 2) and a.tolist() == [[False, False], [False, True]] and b.all()
+        assert torch.cat([m.reshape(-1) for m in ranking.masks(0.75)]).tolist() == \
+            [False] * 3 + [True, False, False, True, False]  # k = 6: 0.2 is the 6th smallest, both 0.2 go
+        with pytest.raises(ValueError, match="sparsity"):
+            ranking.masks(1.5)
+
+
+def test_pruners_share_the_mask_pruner_base():
+    model, _ = lenet_and_weights()
+    pruners = [prune.SparsePruner(model, SOURCE_DICT), prune.GlobalPruner(model, 0.5),
+               prune.GradualPruner(model, 0.5, ramp_steps=2), prune.ZeroMaskPruner(model)]
+    for pruner in pruners:
+        assert isinstance(pruner, prune.MaskPruner) and type(pruner).prune in (prune.MaskPruner.prune,
+                                                                               prune.GradualPruner.prune)
+        assert list(pruner.masks) == list(prune.prunable_parameters(model))

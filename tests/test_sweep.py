@@ -111,7 +111,7 @@ def test_choose_ratio_rule():
 
 def test_bad_method_and_ratio(lenet):
     with pytest.raises(ValueError, match="unknown pruning method"):
-        sweep.MagnitudeRanking(lenet, "random")
+        sweep.rank_weights(lenet, "random")
     with pytest.raises(ValueError, match="unknown pruning method"):
         sweep.sweep(lenet, [], [0.5], methods=["structured"])
     with pytest.raises(ValueError, match=r"\[0, 1\)"):

@@ -59,7 +59,7 @@ EXERCISES: tuple[Exercise, ...] = (
                               "it changed the model's parameters; measuring sparsity must only read them"),
              }),
     Exercise("01", "calc_mask", "body of `calc_mask`", "check_calc_mask", "checks.check_calc_mask(calc_mask)",
-             ("peel_utils.prune:calc_mask", "peel_utils.sweep:MagnitudeRanking.masks"), {
+             ("peel_utils.prune:calc_mask", "peel_utils.prune:MagnitudeRanking.masks"), {
                  "smallest": M("keeping the smallest magnitudes",
                                "it keeps the smallest-magnitude weights; it should keep the largest |w|"),
                  "signed": M("ranking signed values", "it ranks the signed values, so large negative weights are "
