@@ -62,11 +62,6 @@ def load_meta(path: str | Path) -> dict:
     return json.loads(meta_path.read_text()) if meta_path.exists() else {}
 
 
-def has_checkpoint(path: str | Path, meta: dict) -> bool:
-    """True when `path` exists and was saved with exactly this metadata (same parameters)."""
-    return Path(path).exists() and load_meta(path) == json.loads(json.dumps(meta))
-
-
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load the state_dict at `path` into `model` (weights_only=True) and return the model.
 

@@ -29,7 +29,7 @@ def _as_float(value) -> float:
         return math.nan
 
 
-def _check_temperature_alpha(temperature: float, alpha: float) -> None:
+def _validate_temperature_alpha(temperature: float, alpha: float) -> None:
     if not (math.isfinite(_as_float(temperature)) and _as_float(temperature) > 0):
         raise ValueError(f"temperature must be a finite number > 0, not {temperature!r} "
                          "(T = 1 is the plain softmax; a larger T softens it)")
@@ -38,7 +38,7 @@ def _check_temperature_alpha(temperature: float, alpha: float) -> None:
                          "(the weight of the distillation term; 0 is cross-entropy only)")
 
 
-def _check_logits(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+def _validate_logits(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                   targets: torch.Tensor) -> None:
     if student_logits.dim() != 2 or teacher_logits.dim() != 2:
         raise ValueError(f"logits must be (batch, classes); got student {tuple(student_logits.shape)}, "
@@ -65,8 +65,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets:
     T^2 keeps the soft term's gradients the same size whatever T (they shrink as 1/T^2).
     The teacher's logits are detached: gradients reach the student only. Introduced in notebook 04.
     """
-    _check_temperature_alpha(temperature, alpha)
-    _check_logits(student_logits, teacher_logits, targets)
+    _validate_temperature_alpha(temperature, alpha)
+    _validate_logits(student_logits, teacher_logits, targets)
     kl = soft_kl(student_logits, teacher_logits, temperature)
     return alpha * temperature ** 2 * kl + (1 - alpha) * F.cross_entropy(student_logits, targets)
 
@@ -78,8 +78,8 @@ def logits_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, 
     The MSE is averaged over batch and classes (the source's squared norm divided by the class
     count), so its size does not grow with the number of classes.
     """
-    _check_temperature_alpha(1.0, alpha)
-    _check_logits(student_logits, teacher_logits, targets)
+    _validate_temperature_alpha(1.0, alpha)
+    _validate_logits(student_logits, teacher_logits, targets)
     mse = F.mse_loss(student_logits, teacher_logits.detach())
     return alpha * mse + (1 - alpha) * F.cross_entropy(student_logits, targets)
 
@@ -90,7 +90,7 @@ def feature_mse_loss(student_features: torch.Tensor, teacher_features: torch.Ten
 
     `student_features` must already be projected to the teacher's shape (see FeatureMSE).
     """
-    _check_temperature_alpha(1.0, alpha)
+    _validate_temperature_alpha(1.0, alpha)
     if student_features.shape != teacher_features.shape:
         raise ValueError(f"feature shapes differ: student {tuple(student_features.shape)} vs teacher "
                          f"{tuple(teacher_features.shape)}; project the student's features first")
@@ -159,7 +159,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     if loss == "feature_mse":
         if features is None:
             raise ValueError("loss='feature_mse' needs features=FeatureMSE(student, teacher, sample)")
-        _check_logits(student_logits, teacher_logits, targets)
+        _validate_logits(student_logits, teacher_logits, targets)
         return features.loss(student_logits, targets, alpha)
     raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
 
@@ -178,7 +178,7 @@ def train_kd(student: nn.Module, teacher: nn.Module, loader: DataLoader, optimiz
     """
     if not callable(loss) and loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
-    _check_temperature_alpha(temperature, alpha)
+    _validate_temperature_alpha(temperature, alpha)
     if loss == "feature_mse":
         in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
         if features is None or any(id(p) not in in_optimizer for p in features.parameters()):
@@ -220,8 +220,8 @@ def kd_loss_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, ta
     ce_term = (1 - alpha) * ce; total = kl_term + ce_term (= kd_loss); teacher_top_prob: the
     teacher's mean largest soft probability at T (how much the softening flattens it).
     """
-    _check_temperature_alpha(temperature, alpha)
-    _check_logits(student_logits, teacher_logits, targets)
+    _validate_temperature_alpha(temperature, alpha)
+    _validate_logits(student_logits, teacher_logits, targets)
     kl = soft_kl(student_logits, teacher_logits, temperature).item()
     ce = F.cross_entropy(student_logits, targets).item()
     kl_term, ce_term = alpha * temperature ** 2 * kl, (1 - alpha) * ce

@@ -10,6 +10,7 @@ is missing or was made with another recipe.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +139,8 @@ def load(checkpoint_dir: str | Path, key: str, *, dataset: str | None = None, ru
 def is_current(checkpoint_dir: str | Path, key: str, meta: Meta, run: int = 0) -> bool:
     """True when the file exists and was written with exactly this record (the same data and recipe)."""
     file = path(checkpoint_dir, key, run)
-    return file.exists() and file.with_suffix(".json").exists() and load_meta(file) == meta.to_json()
+    written = json.loads(json.dumps(meta.to_json()))  # as JSON reads it back: tuples become lists
+    return file.exists() and file.with_suffix(".json").exists() and load_meta(file) == written
 
 
 def train_or_load(model: nn.Module, checkpoint_dir: str | Path, key: str, meta: Meta,

@@ -92,7 +92,7 @@ def layer_sparsity_table(model: nn.Module) -> pd.DataFrame:
 
 # --- ranking by magnitude ------------------------------------------------------------------------
 
-def _check_sparsity(sparsity: float) -> float:
+def _validate_sparsity(sparsity: float) -> float:
     sparsity = float(sparsity)
     if math.isnan(sparsity) or not 0.0 <= sparsity <= 1.0:
         raise ValueError(f"sparsity must be a number in [0, 1], not {sparsity}")
@@ -120,7 +120,7 @@ class MagnitudeRanking:
 
     def masks(self, sparsity: float) -> list[torch.Tensor]:
         """One keep-mask (bool, shaped like its tensor) per ranked tensor, in order; sparsity in [0, 1]."""
-        sparsity = _check_sparsity(sparsity)
+        sparsity = _validate_sparsity(sparsity)
         n = self.magnitudes.numel()
         k = round(n * sparsity)
         if k == 0:
@@ -219,7 +219,7 @@ def cubic_sparsity(step: int, ramp_steps: int, final: float, initial: float = 0.
     """
     if ramp_steps < 1:
         raise ValueError(f"ramp_steps must be at least 1, not {ramp_steps}")
-    final, initial = _check_sparsity(final), _check_sparsity(initial)
+    final, initial = _validate_sparsity(final), _validate_sparsity(initial)
     progress = min(max(step, 0), ramp_steps) / ramp_steps
     return final + (initial - final) * (1 - progress) ** 3
 
@@ -281,12 +281,3 @@ def choose_sparsity_dict(scan: pd.DataFrame, dense_accuracy: float, max_drop: fl
         chosen[name] = float(ok["sparsity"].max()) if len(ok) else 0.0
     return chosen
 
-
-def __getattr__(name: str):
-    """`prune.sensitivity_scan` and `prune.accuracy_at_global_sparsity`, as notebook 01 calls them:
-    they evaluate models, so they live in `sweep` (which imports the training loop) and are looked
-    up there on first use; importing this module imports neither."""
-    if name in ("sensitivity_scan", "accuracy_at_global_sparsity"):
-        from . import sweep
-        return getattr(sweep, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

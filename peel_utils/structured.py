@@ -31,7 +31,7 @@ def _is_depthwise(conv: nn.Module) -> bool:
     return isinstance(conv, nn.Conv2d) and conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
 
 
-def check_supported(model: nn.Module) -> None:
+def validate_supported(model: nn.Module) -> None:
     """Raise ValueError naming each layer with weights this pruner cannot shrink.
 
     Supported: Conv2d (plain or depthwise), Linear and BatchNorm. Layers without weights (ReLU,
@@ -56,7 +56,7 @@ def dependency_graph(model: nn.Module, input_shape: Sequence[int]) -> tp.Depende
     Unsupported layers raise ValueError; a forward that fails or returns nothing that depends on
     the weights raises RuntimeError. The model's weights and train/eval mode are left as they were.
     """
-    check_supported(model)
+    validate_supported(model)
     device = next(model.parameters()).device
     was_training = model.training
     try:

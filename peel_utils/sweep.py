@@ -28,7 +28,7 @@ from .train import evaluate, evaluate_testset
 METHODS = ("global", "per-layer")
 
 
-def check_ratio(ratio: float) -> float:
+def validate_ratio(ratio: float) -> float:
     """`ratio` as a float, or ValueError unless 0 <= ratio < 1 (1 would zero every weight).
     Introduced in notebook 02."""
     ratio = float(ratio)
@@ -54,7 +54,7 @@ def ratio_masks(rankings: Sequence[MagnitudeRanking], ratio: float) -> list[torc
     """One keep-mask per prunable module, in module order, zeroing `ratio` of each ranking's weights:
     the masks of prune.global_unstructured / prune.l1_unstructured with L1Unstructured (up to how
     they break exact ties at the threshold). Introduced in notebook 02."""
-    ratio = check_ratio(ratio)
+    ratio = validate_ratio(ratio)
     return [mask for ranking in rankings for mask in ranking.masks(ratio)]
 
 
@@ -91,7 +91,7 @@ def sweep(model: nn.Module, loader: DataLoader, ratios: Sequence[float],
     chosen from it (so the metric columns drop the source's `test_` prefix: loss, accuracy,
     precision, recall, f1-score). `model` is left untouched. Introduced in notebook 02.
     """
-    ratios = [check_ratio(r) for r in ratios]
+    ratios = [validate_ratio(r) for r in ratios]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown pruning method(s) {unknown}; choose from {METHODS}")

@@ -87,3 +87,10 @@ def test_train_or_load_trains_once_per_recipe(tmp_path, seeded):
     handover.train_or_load(model, tmp_path, "control", META.with_extra(epochs=3), train_fn)  # another recipe
     assert len(calls) == 2
     assert checkpoints.load_meta(handover.path(tmp_path, "control"))["epochs"] == 3
+
+
+def test_a_record_with_tuples_still_counts_as_the_same_recipe(tmp_path):
+    meta = META.with_extra(ratios=(0.5, 0.9))  # JSON reads tuples back as lists
+    handover.save(models.LeNet(), tmp_path, "lenet", meta)
+    assert handover.is_current(tmp_path, "lenet", meta)
+    assert not handover.is_current(tmp_path, "lenet", META)

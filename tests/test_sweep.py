@@ -19,12 +19,12 @@ def lenet():
     return LeNet()
 
 
-def test_check_ratio_accepts_zero_and_rejects_outside():
-    assert sweep.check_ratio(0) == 0.0
-    assert sweep.check_ratio(0.55) == 0.55
+def test_validate_ratio_accepts_zero_and_rejects_outside():
+    assert sweep.validate_ratio(0) == 0.0
+    assert sweep.validate_ratio(0.55) == 0.55
     for bad in (-0.1, 1.0, 1.5, math.nan):
         with pytest.raises(ValueError, match=r"\[0, 1\)"):
-            sweep.check_ratio(bad)
+            sweep.validate_ratio(bad)
 
 
 def test_prunable_modules_are_conv_and_linear(lenet):
