@@ -9,7 +9,7 @@ reads notebook 02's or 03's ResNet50 hand-over checkpoint.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -200,15 +200,23 @@ def train_kd(student: nn.Module, teacher: nn.Module, loader: DataLoader, optimiz
 
 def fit_kd(student: nn.Module, teacher: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
            optimizer: torch.optim.Optimizer, num_epochs: int, *,
-           scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, **kd_options) -> tuple[list[dict], dict]:
+           scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+           temperatures: Sequence[float] | None = None, **kd_options) -> tuple[list[dict], dict]:
     """peel_utils.train.fit with train_kd as the epoch: `num_epochs` of distillation, validating
     after each; returns the history (epoch, train_loss, val_accuracy) and the best epoch's state_dict.
 
-    kd_options go to train_kd (temperature, alpha, loss, features, pruner, amp).
+    kd_options go to train_kd (temperature, alpha, loss, features, pruner, amp). `temperatures`, one
+    per epoch, replaces the fixed temperature with a schedule (source 002's dynamic temperature,
+    notebook 04). Introduced in notebook 04.
     """
-    return fit_epochs(student, val_loader, num_epochs,
-                      lambda epoch: train_kd(student, teacher, train_loader, optimizer, desc=f"epoch {epoch}",
-                                             **kd_options), scheduler)
+    if temperatures is not None and len(temperatures) != num_epochs:
+        raise ValueError(f"temperatures gives {len(temperatures)} values for {num_epochs} epochs; give one per epoch")
+
+    def epoch(number: int) -> float:
+        options = kd_options if temperatures is None else {**kd_options, "temperature": temperatures[number - 1]}
+        return train_kd(student, teacher, train_loader, optimizer, desc=f"epoch {number}", **options)
+
+    return fit_epochs(student, val_loader, num_epochs, epoch, scheduler)
 
 
 @torch.no_grad()

@@ -39,14 +39,23 @@ def handover_files(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def handover_data_root(tmp_path, handover_files) -> Path:
-    """A data root whose checkpoints/quick/ links to the stand-ins, so a notebook reads them but its own writes
-    (atomic: a temporary file, then a rename) replace the links, not the files."""
-    scratch = tmp_path / "data" / "checkpoints" / "quick"
-    scratch.mkdir(parents=True)
-    for file in handover_files.iterdir():
-        (scratch / file.name).symlink_to(file)
-    return tmp_path / "data"
+def link_handover_files(handover_files):
+    """A function: link_handover_files(data_root) gives data_root/checkpoints/quick/ links to the stand-ins, so
+    a notebook reads them but its own writes (atomic: a temporary file, then a rename) replace the links, not the
+    files. Returns data_root."""
+    def link(data_root: Path) -> Path:
+        scratch = data_root / "checkpoints" / "quick"
+        scratch.mkdir(parents=True)
+        for file in handover_files.iterdir():
+            (scratch / file.name).symlink_to(file)
+        return data_root
+    return link
+
+
+@pytest.fixture
+def handover_data_root(tmp_path, link_handover_files) -> Path:
+    """A data root in a temporary folder holding links to the stand-in hand-over files."""
+    return link_handover_files(tmp_path / "data")
 
 
 @pytest.fixture

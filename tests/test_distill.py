@@ -183,6 +183,25 @@ def test_fit_kd_history_and_best_state():
     assert set(best) == set(student.state_dict())
 
 
+def test_fit_kd_temperatures_set_each_epochs_temperature():
+    data = TensorDataset(torch.randn(16, 1, 5, 5), torch.randint(0, 3, (16,)))
+    loader = DataLoader(data, batch_size=8)
+    torch.manual_seed(0)
+    teacher = Tiny(width=8)
+    states = []
+    for options in ({"temperature": 2.0}, {"temperatures": [2.0, 2.0]}, {"temperatures": [8.0, 1.0]}):
+        torch.manual_seed(1)
+        student = Tiny(width=4)
+        distill.fit_kd(student, teacher, loader, loader, torch.optim.SGD(student.parameters(), lr=0.1), 2, alpha=0.9,
+                       **options)
+        states.append(student.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])  # a constant schedule is the fixed T
+    assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
+    with pytest.raises(ValueError, match="one per epoch"):
+        distill.fit_kd(student, teacher, loader, loader, torch.optim.SGD(student.parameters(), lr=0.1), 2,
+                       temperatures=[4.0])
+
+
 def test_train_kd_with_a_loss_function_trains_with_exactly_that_loss():
     data = TensorDataset(torch.randn(16, 1, 5, 5), torch.randint(0, 3, (16,)))
     results = []

@@ -112,15 +112,13 @@ def test_the_handouts_checks_pass_the_solutions_from_stored_answers(built):
 
 
 @pytest.mark.parametrize("prefix", ["01", "02", "03", "04", "05"])
-def test_a_handout_notebook_runs_to_its_first_todo_from_a_fresh_copy(prefix, built, tmp_path, monkeypatch, handover_files,
-                                                                     fast_parameters):
+def test_a_handout_notebook_runs_to_its_first_todo_from_a_fresh_copy(prefix, built, tmp_path, monkeypatch,
+                                                                     link_handover_files, fast_parameters):
     out, archive = built
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(tmp_path)  # a fresh copy, as a student unpacks it
     copy = tmp_path / "handout"
-    (copy / "data" / "checkpoints" / "quick").mkdir(parents=True)
-    for file in handover_files.iterdir():  # stand-ins for what the notebooks before it hand over (conftest)
-        (copy / "data" / "checkpoints" / "quick" / file.name).symlink_to(file)
+    link_handover_files(copy / "data")  # stand-ins for what the notebooks before it hand over (conftest)
     monkeypatch.setenv("PYTHONPATH", str(copy))  # the kernel imports the hand-out's peel_utils
     monkeypatch.setenv("MPLBACKEND", "agg")
     path = next((copy / "exercises").glob(f"{prefix}_*.ipynb"))
