@@ -108,19 +108,20 @@ def sweep(model: nn.Module, loader: DataLoader, ratios: Sequence[float],
 
 
 def choose_ratio(table: pd.DataFrame, method: str, max_drop: float) -> float:
-    """The largest ratio of `method` whose accuracy is at most `max_drop` below its ratio-0 row.
+    """The largest ratio of `method` whose accuracy is at most `max_drop` points below its ratio-0 row.
 
-    Accuracy is source 000's fraction (0.02 = 2 points). The table needs a ratio-0 row (the
-    unpruned model) for the method. Introduced in notebook 02.
+    `max_drop` is in percentage points (2.0: two points), as everywhere in the workbook; the table's
+    accuracy is source 000's fraction, so the bound is `dense - max_drop / 100`. The table needs a
+    ratio-0 row (the unpruned model) for the method. Introduced in notebook 02.
     """
-    if not 0.0 <= max_drop < 1.0:
-        raise ValueError(f"max_drop is an accuracy fraction in [0, 1), not {max_drop}")
+    if not 0.0 <= max_drop < 100.0:
+        raise ValueError(f"max_drop is in percentage points, in [0, 100) (2.0 is two points), not {max_drop}")
     rows = table[table["method"] == method]
     if not (rows["ratio"] == 0).any():
         raise ValueError(f"the table has no ratio 0 row for method {method!r}; sweep with ratio 0 "
                          "included so the drop is measured against the unpruned model")
     dense = rows.loc[rows["ratio"] == 0, "accuracy"].iloc[0]
-    ok = rows[rows["accuracy"] >= dense - max_drop - 1e-6]  # 1e-6: float32 accuracies
+    ok = rows[rows["accuracy"] >= dense - max_drop / 100 - 1e-6]  # points to a fraction; 1e-6: float32 accuracies
     return float(ok["ratio"].max())
 
 

@@ -541,12 +541,13 @@ def test_choose_ratio_passes_on_solution(nb02, capsys):
 
 
 def ratio_rule(*, filter_method=True, reference="dense", strict=False, first_failure=False, give="ratio",
-               smallest=False, mutate=False):
+               smallest=False, mutate=False, units=False):
     def choose(table, method, max_drop):
         rows = table[table["method"] == method] if filter_method else table
         own = table[table["method"] == method]
         dense = own.loc[own["ratio"] == 0, "accuracy"].iloc[0] if reference == "dense" else own["accuracy"].max()
-        ok = rows["accuracy"] > dense - max_drop if strict else rows["accuracy"] >= dense - max_drop
+        drop = max_drop if units else max_drop / 100  # units: points compared with a fraction
+        ok = rows["accuracy"] > dense - drop if strict else rows["accuracy"] >= dense - drop
         if first_failure:
             ok = ok.cummin()
         within = rows[ok]
@@ -566,6 +567,7 @@ def ratio_rule(*, filter_method=True, reference="dense", strict=False, first_fai
     (ratio_rule(give="accuracy"), "accuracy"),
     (ratio_rule(smallest=True), "smallest"),
     (ratio_rule(mutate=True), "changes"),
+    (ratio_rule(units=True), "units"),
     (lambda table, method, max_drop: table[table["method"] == method]["ratio"], "not_float"),
 ])
 def test_choose_ratio_catches(wrong, key):
@@ -822,7 +824,7 @@ def kl_from_package(s, t, targets, temperature, alpha):
 def ratio_by_sparsity_dict(table, method, max_drop):
     rows = table[table["method"] == method].rename(columns={"ratio": "sparsity", "method": "layer"})
     dense = float(rows.loc[rows["sparsity"] == 0, "accuracy"].iloc[0])
-    return prune.choose_sparsity_dict(rows, dense, max_drop)[method]
+    return prune.choose_sparsity_dict(rows, dense, max_drop / 100)[method]
 
 
 DELEGATING = [  # (exercise, answer): the reference itself, a wrapper, a call through the module, ...
@@ -863,7 +865,7 @@ def test_the_references_work_again_after_a_check_even_a_failed_one():
     with fails_with("wrong dtype"):
         checks.check_calc_mask(float_mask)
     assert prune.calc_mask(torch.tensor([1.0, -3.0, 2.0, 0.5]), 0.5).tolist() == [False, True, True, False]
-    assert sweep.choose_ratio(fixtures.sweep_table(), "global", 0.05) == 0.4
+    assert sweep.choose_ratio(fixtures.sweep_table(), "global", 5.0) == 0.4
 
 
 @pytest.mark.parametrize("exercise", catalog.EXERCISES, ids=lambda e: e.name)

@@ -100,13 +100,15 @@ def test_choose_ratio_rule():
     table = pd.DataFrame({"method": ["global"] * 4 + ["per-layer"] * 2,
                           "ratio": [0.0, 0.5, 0.7, 0.9, 0.0, 0.5],
                           "accuracy": [0.96, 0.95, 0.94, 0.50, 0.96, 0.80]})
-    assert sweep.choose_ratio(table, "global", max_drop=0.02) == 0.7  # drop exactly 0.02 passes
-    assert sweep.choose_ratio(table, "global", max_drop=0.005) == 0.0
-    assert sweep.choose_ratio(table, "per-layer", max_drop=0.02) == 0.0
+    assert sweep.choose_ratio(table, "global", max_drop=2.0) == 0.7  # points: a drop of exactly 2 points passes
+    assert sweep.choose_ratio(table, "global", max_drop=0.5) == 0.0
+    assert sweep.choose_ratio(table, "per-layer", max_drop=2.0) == 0.0
+    assert sweep.choose_ratio(table, "global", max_drop=0.02) == 0.0  # a fraction read as points: 0.02 points
     with pytest.raises(ValueError, match="no ratio 0 row"):
-        sweep.choose_ratio(table[table["ratio"] > 0], "global", 0.02)
-    with pytest.raises(ValueError, match="max_drop"):
-        sweep.choose_ratio(table, "global", 2)
+        sweep.choose_ratio(table[table["ratio"] > 0], "global", 2.0)
+    for bad in (100, 150.0, -1.0):
+        with pytest.raises(ValueError, match="max_drop is in percentage points"):
+            sweep.choose_ratio(table, "global", bad)
 
 
 def test_bad_method_and_ratio(lenet):

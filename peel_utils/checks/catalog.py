@@ -125,8 +125,11 @@ EXERCISES: tuple[Exercise, ...] = (
                  "best": M("measuring the drop from the best accuracy instead of ratio 0",
                            "it measures the drop from the best accuracy of the sweep; measure it from the unpruned "
                            "model (the method's ratio-0 row)"),
-                 "strict": M("strict `>` at the bound", "a ratio whose accuracy is exactly max_drop below the "
-                                                        "unpruned model's is within the tolerance ('at most': >=)"),
+                 "strict": M("strict `>` at the bound", "a ratio whose accuracy is exactly max_drop points below "
+                                                        "the unpruned model's is within the tolerance ('at most': >=)"),
+                 "units": M("using max_drop as a fraction (`dense - max_drop`): every ratio passes",
+                            "it accepted every ratio: max_drop is in percentage points (5.0 is five points) and the "
+                            "table's accuracy is a fraction, so the bound is the ratio-0 accuracy - max_drop / 100"),
                  "first_failure": M("stopping at the first ratio outside the tolerance",
                                     "it stops at the first ratio outside the tolerance; the rule takes the largest "
                                     "ratio within it, even after a dip"),
