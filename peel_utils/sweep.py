@@ -22,7 +22,15 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoints import atomic_write
-from .prune import GlobalPruner, MagnitudeRanking, get_model_sparsity, prunable_modules, prunable_parameters, weight_sparsity
+from .prune import (
+    GlobalPruner,
+    MagnitudeRanking,
+    get_model_sparsity,
+    layer_sparsity_table,
+    prunable_modules,
+    prunable_parameters,
+    weight_sparsity,
+)
 from .train import evaluate, evaluate_testset
 
 METHODS = ("global", "per-layer")
@@ -157,10 +165,13 @@ def sensitivity_scan(model: nn.Module, loader: DataLoader, sparsities: Sequence[
     return pd.DataFrame(rows)
 
 
-def accuracy_at_global_sparsity(model: nn.Module, loader: DataLoader, sparsity: float) -> dict[str, float]:
-    """Prune a copy of `model` globally to `sparsity` (`prune.GlobalPruner`); return its accuracy (%)
-    and model sparsity. The callback behind notebook 01's slider; `model` itself is left untouched.
-    Introduced in notebook 01."""
+def accuracy_at_global_sparsity(model: nn.Module, loader: DataLoader, sparsity: float) -> dict:
+    """Prune a copy of `model` globally to `sparsity` (`prune.GlobalPruner`); return its accuracy (%),
+    model sparsity and each prunable layer's sparsity (`layer_sparsity`: {weight name: fraction}, as
+    `prune.layer_sparsity_table` counts it). What notebook 01's slider draws; `model` itself is left
+    untouched. Introduced in notebook 01."""
     pruned = GlobalPruner(model, sparsity).prune(copy.deepcopy(model))
+    layers = layer_sparsity_table(pruned)
     return {"weight_sparsity": sparsity, "model_sparsity": get_model_sparsity(pruned),
-            "accuracy": evaluate(pruned, loader, progress=False)}
+            "accuracy": evaluate(pruned, loader, progress=False),
+            "layer_sparsity": dict(zip(layers["layer"], layers["sparsity"].astype(float)))}
