@@ -222,7 +222,7 @@ def fit_kd(student: nn.Module, teacher: nn.Module, train_loader: DataLoader, val
 @torch.no_grad()
 def kd_loss_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
                   temperature: float = 4.0, alpha: float = 0.5) -> dict[str, float]:
-    """The parts of kd_loss for fixed logits: the callback behind notebook 04's T/alpha widget.
+    """The parts of kd_loss for fixed logits: what notebook 04's T/alpha sliders draw (`sliders.loss_terms_figure`).
 
     kl: KL at temperature T; kl_term = alpha * T^2 * kl; ce: cross-entropy on the labels;
     ce_term = (1 - alpha) * ce; total = kl_term + ce_term (= kd_loss); teacher_top_prob: the
