@@ -3,7 +3,7 @@ and the other loops that prune copies of a model and evaluate them (source 001's
 
 "global" ranks every Conv2d and Linear weight together (one threshold: layers with many small
 weights lose more); "per-layer" prunes each layer by the same ratio, which is what source 000's
-code does (`prune.l1_unstructured` layer by layer) although its text says global. The masks come
+code does (torch's `prune.l1_unstructured` layer by layer) although its text says global. The masks come
 from `prune.MagnitudeRanking`, the rule of every pruner of the workbook.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.utils.prune as prune
+import torch.nn.utils.prune as tprune
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -60,7 +60,7 @@ def rank_weights(model: nn.Module, method: str) -> list[MagnitudeRanking]:
 
 def ratio_masks(rankings: Sequence[MagnitudeRanking], ratio: float) -> list[torch.Tensor]:
     """One keep-mask per prunable module, in module order, zeroing `ratio` of each ranking's weights:
-    the masks of prune.global_unstructured / prune.l1_unstructured with L1Unstructured (up to how
+    the masks of tprune.global_unstructured / tprune.l1_unstructured with L1Unstructured (up to how
     they break exact ties at the threshold). Introduced in notebook 02."""
     ratio = validate_ratio(ratio)
     return [mask for ranking in rankings for mask in ranking.masks(ratio)]
@@ -68,19 +68,19 @@ def ratio_masks(rankings: Sequence[MagnitudeRanking], ratio: float) -> list[torc
 
 def prune_with_masks(model: nn.Module, masks: Sequence[torch.Tensor]) -> nn.Module:
     """Zero `model`'s Conv2d/Linear weights where `masks` is False, through torch's prune
-    (custom_from_mask, then prune.remove); returns the model. Introduced in notebook 02."""
+    (custom_from_mask, then tprune.remove); returns the model. Introduced in notebook 02."""
     for (module, name), mask in zip(prunable_modules(model), masks, strict=True):
-        prune.custom_from_mask(module, name, mask)
+        tprune.custom_from_mask(module, name, mask)
     return make_permanent(model)
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
-    """prune.remove on every pruned module: the zeros stay in `weight`, the mask goes (a state_dict
+    """tprune.remove on every pruned module: the zeros stay in `weight`, the mask goes (a state_dict
     without weight_orig / weight_mask). Returns model. Introduced in notebook 02."""
     for module in model.modules():
         for name in [k[: -len("_orig")] for k, _ in module.named_parameters(recurse=False)
                      if k.endswith("_orig")]:
-            prune.remove(module, name)
+            tprune.remove(module, name)
     return model
 
 
