@@ -118,8 +118,7 @@ def test_medmnist_from_the_official_file_format_with_spawned_workers(tmp_path, w
     assert splits.sizes() == counts and splits.num_classes == 2 and splits.in_channels == 3
     image, label = splits.train[0]
     assert tuple(image.shape) == (3, 32, 32) and isinstance(label, int)
-    loader = torch.utils.data.DataLoader(splits.train, batch_size=8, num_workers=2,
-                                         multiprocessing_context="spawn")  # macOS and Windows start workers so
+    loader = data.make_loaders(splits, 8, num_workers=2).train  # workers started by spawn, as on macOS and Windows
     images, labels = next(iter(loader))
     assert tuple(images.shape) == (8, 3, 32, 32) and labels.dtype == torch.int64
 
