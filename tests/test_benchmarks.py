@@ -55,3 +55,26 @@ def test_masked_step_prints_the_overhead(capsys):
     out = capsys.readouterr().out
     assert re.search(r"overhead: +-?[\d.]+% \(target <= 15%\)", out)
     assert "step with masks" in out and "mask re-apply alone" in out
+
+
+def test_deploy_latency_prints_int8_speedups_per_round(tmp_path, seeded, capsys):
+    folder = tmp_path / "checkpoints" / "quick"
+    meta = handover.Meta("resnet50", 10, small_input=False, image_size=16, in_channels=3, dataset="mnist5k")
+    handover.save(models.resnet50(10).eval(), folder, "teacher", meta)
+    handover.save(models.resnet18(10).eval(), folder, "student", dataclasses.replace(meta, arch="resnet18"))
+
+    load_script("deploy_latency").main(["--data-root", str(tmp_path), "--variants", "resnet18_kd", "--batch-sizes",
+                                        "1", "2", "--threads", "1", "--rounds", "2", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "input (3, 16, 16), 1 threads, 2 interleaved rounds" in out
+    assert len(re.findall(r"batch +[12]: dense_fp32 +[\d.]+ ms", out)) == 2
+    lines = re.findall(r"batch +[12]: resnet18_kd_int8 +[\d.]+ ms  speed-up +([\d.]+)x \(ratio of medians\); "
+                       r"per round +([\d.]+)x \(([\d.]+)-([\d.]+)\)", out)
+    assert len(lines) == 2
+    for _, median, low, high in lines:
+        assert float(low) <= float(median) <= float(high)
+
+
+def test_deploy_latency_names_the_notebook_when_a_checkpoint_is_missing(tmp_path):
+    with pytest.raises(SystemExit, match="02_resnet50_pruning_sweep.ipynb"):
+        load_script("deploy_latency").main(["--data-root", str(tmp_path)])
