@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"batch {b:3d}: dense_fp32 {statistics.median(dense_runs):8.2f} ms")
         for name in list(variants)[1:]:
             runs = timings[name, b]
-            per_round = [d / v for d, v in zip(dense_runs, runs, strict=True)]
+            per_round = measure.per_round_speedups(dense_runs, runs)
             print(f"batch {b:3d}: {name:17s} {statistics.median(runs):8.2f} ms  speed-up "
                   f"{statistics.median(dense_runs) / statistics.median(runs):5.2f}x (ratio of medians); per round "
                   f"{statistics.median(per_round):5.2f}x ({min(per_round):.2f}-{max(per_round):.2f})")

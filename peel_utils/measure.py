@@ -110,6 +110,19 @@ def spread(runs: Sequence[float]) -> float:
     return (max(runs) - min(runs)) / statistics.median(runs)
 
 
+def per_round_speedups(baseline_runs: Sequence[float], runs: Sequence[float]) -> list[float]:
+    """Speed-up over the baseline in each interleaved round: baseline ms / model ms, round by round.
+
+    In one round a change of load on the machine hits both models alike, so the ratio within a
+    round cancels it; the median of these ratios is steadier than the ratio of the two medians when
+    the load drifts during the measurement, and their min-max is how far one round's figure moves.
+    """
+    if len(baseline_runs) != len(runs) or not runs:
+        raise ValueError(f"need the same number of rounds for both, at least one; got {len(baseline_runs)} "
+                         f"and {len(runs)}")
+    return [base / own for base, own in zip(baseline_runs, runs)]
+
+
 def latency_threads(threads: int | None) -> int:
     """The thread count to time with: `threads`, at most the cores there are (None: torch's default).
 

@@ -86,3 +86,12 @@ def test_latency_threads_is_capped_by_the_cores_and_checked():
     assert measure.latency_threads(None) == min(torch.get_num_threads(), cores)
     with pytest.raises(ValueError, match="at least 1"):
         measure.latency_threads(0)
+
+
+def test_per_round_speedups_divide_round_by_round():
+    # a load that doubles every time in round 2 leaves the per-round ratio unchanged
+    assert measure.per_round_speedups([100.0, 200.0, 100.0], [10.0, 20.0, 12.5]) == pytest.approx([10.0, 10.0, 8.0])
+    with pytest.raises(ValueError, match="same number of rounds"):
+        measure.per_round_speedups([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="at least one"):
+        measure.per_round_speedups([], [])
