@@ -19,9 +19,10 @@ TINY = {
     "all": {"max_images": 8, "num_workers": 0, "pin_memory": False},  # one batch of 8 per split
     "02": {"epochs": 1, "batch_size": 8, "ratios": [0.0, 0.5], "num_workers": 1},  # a spawned worker per loader
     "03": {"finetune_epochs": 1, "seeds": 1, "gmp_epochs": 1, "gmp_every": 1, "recal_batches": 1, "batch_size": 8},
-    "04": {"epochs": 1, "seeds": 1, "batch_size": 8, "latency_rounds": 1, "latency_repeats": 1},
+    "04": {"epochs": 1, "seeds": 1, "batch_size": 8, "latency_rounds": 1, "latency_repeats": 1, "latency_batch": 8},
     "05": {"seeds": 1, "speedups": [2], "steps_per_target": 1, "finetune_images": 8, "batch_size": 8,
-           "score_batches": 1, "recal_batches": 1, "latency_rounds": 1, "latency_repeats": 1},
+           "score_batches": 1, "recal_batches": 1, "latency_rounds": 1, "latency_repeats": 1,
+           "latency_batch": 8},
     "06": {"batch_size": 8, "calibration_batches": 1, "latency_rounds": 1, "latency_repeats": 1},
 }
 
