@@ -20,7 +20,7 @@ def needed_bytes(system: str | None = None, machine: str | None = None) -> int:
     """Bytes the install needs on this platform: 7 GiB where torch's wheel carries CUDA (Linux x86_64), else 2 GiB."""
     system = platform.system() if system is None else system
     machine = platform.machine() if machine is None else machine
-    return 7 * GIB if (system, machine.lower()) in {("Linux", "x86_64"), ("Linux", "amd64")} else 2 * GIB
+    return 7 * GIB if (system, machine) == ("Linux", "x86_64") else 2 * GIB
 
 
 def check_free_space(venv: str | Path, need: int | None = None) -> int:
