@@ -18,7 +18,7 @@ RECORD_ENV = "PEEL_RECORD_FILE"
 def record(**figures: float | int | str) -> dict:
     """Record a notebook's key figures for the run summary and return them.
 
-    The runner (peel_utils.run) sets PEEL_RECORD_FILE for each notebook; figures recorded there
+    The runner (peel_course.run) sets PEEL_RECORD_FILE for each notebook; figures recorded there
     end up in results/<profile>/summary.json and summary.md. Interactively, nothing is written.
     """
     path = os.environ.get(RECORD_ENV)

@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from peel_utils import disk
+from peel_course import disk
 
 
 def test_needed_bytes_by_platform():

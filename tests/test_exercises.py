@@ -1,4 +1,4 @@
-"""peel_utils.exercises: stubs replace the fenced solutions, the output is deterministic and
+"""peel_course.exercises: stubs replace the fenced solutions, the output is deterministic and
 --check catches drift. (Each exercise notebook running up to its first TODO is tested on the hand-out's
 copy, in test_handout.py.)"""
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from peel_utils import exercises
+from peel_course import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from peel_utils import handover, run
+from peel_course import run
+from peel_utils import handover
 from peel_utils.report import RECORD_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory, write_medmnist):
-    """Notebooks 02-06 executed by `peel_utils.run` (as `make run PROFILE=full` does) on the tiny profile."""
+    """Notebooks 02-06 executed by `peel_course.run` (as `make run PROFILE=full` does) on the tiny profile."""
     tmp = tmp_path_factory.mktemp("full")
     data_root = tmp / "data"
     data_root.mkdir()

@@ -1,4 +1,4 @@
-"""peel_utils.grade on tiny notebooks (no training): a solved one, typical mistakes, an untouched
+"""peel_course.grade on tiny notebooks (no training): a solved one, typical mistakes, an untouched
 one, an edited check cell, invalid JSON, a hanging cell and a kernel crash each give the right rows."""
 
 import csv
@@ -7,7 +7,7 @@ import os
 import nbformat
 import pytest
 
-from peel_utils import grade
+from peel_course import grade
 
 SPARSITY = {
     "solved": "def get_model_sparsity(model):\n"

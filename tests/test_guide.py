@@ -1,10 +1,10 @@
-"""peel_utils.guide: the instructor guide's exercise table comes from the checks' catalog."""
+"""peel_course.guide: the instructor guide's exercise table comes from the checks' catalog."""
 
 from pathlib import Path
 
 import pytest
 
-from peel_utils import guide
+from peel_course import guide
 from peel_utils.checks import catalog
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "instructor.md"

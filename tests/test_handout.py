@@ -1,4 +1,4 @@
-"""peel_utils.handout: the hand-out holds the exercise notebooks and a peel_utils without the answers,
+"""peel_course.handout: the hand-out holds the exercise notebooks and a peel_utils without the answers,
 its checks still pass the solutions and name the mistakes, and its notebooks run to their first TODO."""
 
 import json
@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from peel_utils import exercises, handout
+from peel_course import exercises, handout
 
 ROOT = Path(__file__).resolve().parents[1]
 

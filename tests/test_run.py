@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from peel_utils import run
+from peel_course import run
 
 
 def make_notebook(path, *sources):

@@ -2,7 +2,7 @@
 own implementations and, for the typical mistakes, with those mistakes made on purpose.
 
 This module is the only part of the checks that holds solution code. The hand-out
-(peel_utils.handout) replaces it by the values it returns, stored as data: every function here
+(peel_course.handout) replaces it by the values it returns, stored as data: every function here
 takes no argument or one from its `cases`, and returns tensors, numbers, lists and dicts.
 The functions run with the delegation guard lifted and the random state kept, and are cached:
 callers must not change what they return.

@@ -2,7 +2,7 @@
 student must not call, and the table of typical mistakes its check names.
 
 One table, read by the checks (their messages), by their tests (one wrong answer per mistake)
-and by the instructor guide (generated, see peel_utils.guide), so the three cannot drift.
+and by the instructor guide (generated, see peel_course.guide), so the three cannot drift.
 """
 
 from __future__ import annotations

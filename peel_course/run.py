@@ -1,8 +1,8 @@
 """Execute the workbook's notebooks in order with papermill, under a parameter profile.
 
-    python -m peel_utils.run --profile quick            # every notebook, CPU minutes
-    python -m peel_utils.run --profile full --only 02 03
-    python -m peel_utils.run --store                    # maintainers: refresh stored outputs
+    python -m peel_course.run --profile quick            # every notebook, CPU minutes
+    python -m peel_course.run --profile full --only 02 03
+    python -m peel_course.run --store                    # maintainers: refresh stored outputs
 
 Writes results/<profile>/: the executed notebooks, the figures they drew (PNG), and
 summary.json + summary.md with each notebook's run time and the key figures it recorded.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from .report import RECORD_ENV
+from peel_utils.report import RECORD_ENV
 
 TIMEOUT_S = 3600
 

@@ -3,7 +3,7 @@
 Installing PyTorch is most of the workbook's install. On Linux x86_64, PyPI's default torch wheel brings its
 CUDA libraries (about 6 GB in the virtual environment, even on a machine without a GPU); elsewhere the install
 is under 2 GB. pip that runs out of space half-way leaves a broken environment, so the Makefile asks first.
-Standard library only: it runs before anything is installed (`python3 -m peel_utils.disk .venv`).
+Standard library only: it runs before anything is installed (`python3 -m peel_course.disk .venv`).
 """
 
 from __future__ import annotations

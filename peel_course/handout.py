@@ -1,13 +1,13 @@
 """The hand-out for students: the exercise notebooks and a peel_utils without the answers.
 
-    python -m peel_utils.handout [--out handout]    # writes handout/ and handout.zip
+    python -m peel_course.handout [--out handout]    # writes handout/ and handout.zip
 
 handout/ holds exercises/ (the exercise notebooks, with nbgrader metadata on the exercise and
 check cells), peel_utils/ (the package, where each exercise reference that no notebook needs for
 its own work is a stub raising NotImplementedError, and the checks' answer_key is replaced by its
 values stored as data), data/ (empty: datasets and checkpoints land there), requirements.txt, a
-pyproject.toml (`pip install -e .`) and a README for students. No solution notebooks, and none of
-the teacher's tools (the exercise generator, the grader, this module, the runner).
+pyproject.toml (`pip install -e .`) and a README for students. No solution notebooks, and nothing of
+`peel_course` (the teacher's tools): the rule is "copy `peel_utils/`".
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from pathlib import Path
 import nbformat
 import torch
 
-from .checks import answer_key, catalog
+from peel_utils.checks import answer_key, catalog
 
-TEACHER_ONLY = ("exercises.py", "grade.py", "handout.py", "guide.py", "run.py")
 STORED_KEY = '''"""The checks' expected values for their fixed inputs, stored as data in answer_key.pt: this
 hand-out holds no solution code. Each function returns what the teacher's answer_key returned."""
 
@@ -72,8 +71,8 @@ name = "peel-utils"
 version = "0.1.0"
 requires-python = ">=3.10"
 
-[tool.setuptools]
-packages = ["peel_utils", "peel_utils.checks"]
+[tool.setuptools.packages.find]
+include = ["peel_utils*"]
 
 [tool.setuptools.package-data]
 "peel_utils.checks" = ["answer_key.pt"]
@@ -137,7 +136,7 @@ def build(root: Path, out: Path) -> Path:
     if out.exists():
         shutil.rmtree(out)
     package = out / "peel_utils"
-    shutil.copytree(root / "peel_utils", package, ignore=shutil.ignore_patterns("__pycache__", *TEACHER_ONLY))
+    shutil.copytree(root / "peel_utils", package, ignore=shutil.ignore_patterns("__pycache__"))
     for path, source in stubbed_modules(root / "peel_utils").items():
         (package / path.relative_to(root / "peel_utils")).write_text(source, encoding="utf-8")
     key = package / "checks" / "answer_key.py"

@@ -1,7 +1,7 @@
 """Exercise notebooks, generated from the solution notebooks so the two never drift.
 
-    python -m peel_utils.exercises            # write exercises/NN_*.ipynb from notebooks/NN_*.ipynb
-    python -m peel_utils.exercises --check    # CI: exit 1 listing the exercise files that are out of date
+    python -m peel_course.exercises            # write exercises/NN_*.ipynb from notebooks/NN_*.ipynb
+    python -m peel_course.exercises --check    # CI: exit 1 listing the exercise files that are out of date
 
 In a solution notebook's code cell, the lines a student writes are fenced by two comment lines
 at the indentation of the code they hold; optional `### HINT:` lines right after the first one
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = differences(expected, args.exercises)
         if problems:
             print(f"{args.exercises}/ is out of date with {args.notebooks}/:\n  " + "\n  ".join(problems)
-                  + "\nRegenerate it with `make exercises` (python -m peel_utils.exercises) and commit it.",
+                  + "\nRegenerate it with `make exercises` (python -m peel_course.exercises) and commit it.",
                   file=sys.stderr)
             return 1
         print(f"{args.exercises}/ matches {args.notebooks}/ ({len(expected)} notebooks)")

@@ -1,7 +1,7 @@
 """The instructor guide's list of exercises, generated from the checks' catalog so it cannot drift.
 
-    python -m peel_utils.guide            # rewrite the part of docs/instructor.md between the markers
-    python -m peel_utils.guide --check    # CI: exit 1 if that part differs from what would be written
+    python -m peel_course.guide            # rewrite the part of docs/instructor.md between the markers
+    python -m peel_course.guide --check    # CI: exit 1 if that part differs from what would be written
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .checks import catalog
+from peel_utils.checks import catalog
 
-BEGIN = "<!-- BEGIN GENERATED: exercises (python -m peel_utils.guide; do not edit by hand) -->"
+BEGIN = "<!-- BEGIN GENERATED: exercises (python -m peel_course.guide; do not edit by hand) -->"
 END = "<!-- END GENERATED: exercises -->"
 
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if new != text:
             print(f"{args.guide} is out of date with peel_utils/checks/catalog.py; run `make exercises` "
-                  "(python -m peel_utils.guide) and commit it", file=sys.stderr)
+                  "(python -m peel_course.guide) and commit it", file=sys.stderr)
             return 1
         print(f"{args.guide} lists the exercises of peel_utils/checks/catalog.py")
         return 0

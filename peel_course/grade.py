@@ -1,6 +1,6 @@
 """Grade submitted exercise notebooks: run each one, read its check cells, write a table.
 
-    python -m peel_utils.grade SUBMISSIONS [--out grades] [--timeout 900] [--data data]
+    python -m peel_course.grade SUBMISSIONS [--out grades] [--timeout 900] [--data data]
 
 SUBMISSIONS holds one sub-folder per student (the folder's name is the student) with that
 student's exercise notebooks anywhere inside, or notebooks directly (the file's stem is the
@@ -35,7 +35,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from .checks import catalog
+from peel_utils.checks import catalog
 
 STATUSES = ("passed", "failed", "not attempted", "error")
 NOTEBOOK_ROW = "(notebook)"
