@@ -1,4 +1,4 @@
-# The workbook's commands. `make run` and `make test` create .venv on first use.
+# The workbook's commands. `make run`, `make check` and `make test` create .venv on first use.
 PROFILE ?= quick
 ONLY ?=
 SUBMISSIONS ?=
@@ -7,13 +7,17 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LINT := peel_utils peel_course tests benchmarks conftest.py
 
-.PHONY: install run test lab store exercises handout grade clean
+.PHONY: install run check test test-python lab store exercises handout grade clean
 
+## install: $(VENV) with the workbook's packages; stops at once under an unsupported Python or with too little disk
 install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || { $(PYTHON) -m peel_course.disk $(VENV) && $(PYTHON) -m venv $(VENV); }
+	@command -v $(PYTHON) >/dev/null || { echo "make install: no Python at PYTHON=$(PYTHON); pass a Python 3.10 to 3.13, e.g. make install PYTHON=python3.11"; exit 2; }
+	test -x $(PY) || { $(PYTHON) -m peel_course.python_version && $(PYTHON) -m peel_course.disk $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m peel_course.python_version $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -e .
 	touch $(STAMP)
@@ -22,13 +26,26 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(PY) -m peel_course.run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
-## test: exercises in step with the solutions, lint, the unit tests (they stand alone), then nbval re-execution of the stored notebooks
+## check: the maintainers' loop, minutes: lint, exercises and guide in step, the fast unit tests (no notebook runs)
+check: $(STAMP)
+	$(PY) -m ruff check $(LINT)
+	$(PY) -m peel_course.exercises --check
+	$(PY) -m peel_course.guide --check
+	$(PY) -m pytest tests -m "not slow"
+
+## test: everything (CI): exercises and guide in step, lint, every unit test (slow ones too), then nbval re-execution of the stored notebooks
 test: $(STAMP)
 	$(PY) -m peel_course.exercises --check
 	$(PY) -m peel_course.guide --check
-	$(PY) -m ruff check peel_utils peel_course tests benchmarks conftest.py
+	$(PY) -m ruff check $(LINT)
 	$(PY) -m pytest tests
 	$(PY) -m pytest notebooks
+
+## test-python: on one interpreter (make test-python PYTHON=python3.10 VENV=.venv-3.10): install, the checks' tests, notebook 01
+test-python: $(STAMP)
+	$(PY) -m pytest tests/checks
+	rm -rf $(VENV)/workbook && mkdir -p $(VENV)/workbook/notebooks && cp notebooks/01_*.ipynb $(VENV)/workbook/notebooks/
+	$(PY) -m peel_course.run --profile quick --only 01 --notebooks $(VENV)/workbook/notebooks --results $(VENV)/workbook/results
 
 ## exercises: regenerate exercises/ from the solution notebooks and the guide's exercise table (commit them)
 exercises: $(STAMP)

@@ -25,8 +25,15 @@ The exercise copy holds, at the same indentation, instead of the fenced lines:
 Without a HINT line the TODO holds DEFAULT_HINT. Everything else is kept as it is (tags, the
 `parameters` cell, cell ids, markdown); outputs, execution counts and widget state are cleared.
 The solution notebooks keep their fences (they are comments). The same input always gives
-byte-identical files. The code cell after an exercise is its one-line check from
-peel_utils.checks (tests/test_exercises.py enforces it).
+byte-identical files.
+
+The code cell after an exercise is its check cell: exactly the `call` of its exercise in
+peel_utils.checks.catalog (`checks.check_<name>(...)`). This module is the one place that
+recognises check cells: it tags them in the exercise notebooks it writes, and the hand-out and
+the grader read the tags (check_of, stubs_of) instead of parsing source:
+
+    cell.metadata["peel"] = {"check": "<exercise name>"}          # a check cell
+    cell.metadata["peel"] = {"stubs": ["<function>", ...]}        # a cell with TODO stubs
 """
 
 from __future__ import annotations
@@ -40,14 +47,18 @@ from pathlib import Path
 
 import nbformat
 
+from peel_utils.checks import catalog
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 HINT = "### HINT:"
 DEFAULT_HINT = "write this part (the markdown above says what it does); PyTorch docs: https://pytorch.org/docs/stable/"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+METADATA = "peel"  # the cell metadata key of the tags this module writes
 
 _DEF = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)")
 _CLASS = re.compile(r"^(\s*)class\s+(\w+)")
+_CHECK_CALL = re.compile(r"^\s*checks\.(check_\w+)\(", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -123,20 +134,58 @@ def stub_source(source: str, label: str = "cell") -> tuple[str, list[str]]:
     return "\n".join(out), targets
 
 
+def checked_exercise(source: str, label: str = "cell") -> catalog.Exercise | None:
+    """The exercise whose check a code cell's source calls (`checks.check_<name>(` of the catalog), or None.
+
+    A check cell holds its exercise's call and nothing else (the grader runs that call in its place):
+    anything else next to a check call raises ValueError naming `label`.
+    """
+    called = [catalog.BY_CHECK[name] for name in _CHECK_CALL.findall(source) if name in catalog.BY_CHECK]
+    if not called:
+        return None
+    if len(called) > 1 or source.strip() != called[0].call:
+        raise ValueError(f"{label}: a check cell must hold exactly its check call, `{called[0].call}`, and nothing "
+                         "else (the grader runs that call in its place); move other code to a cell of its own")
+    return called[0]
+
+
+def _tags(cell: nbformat.NotebookNode) -> dict:
+    tags = cell.get("metadata", {}).get(METADATA)
+    return tags if isinstance(tags, dict) else {}
+
+
+def check_of(cell: nbformat.NotebookNode) -> str | None:
+    """The exercise name a generated notebook's check cell carries in its metadata; None for any other cell."""
+    name = _tags(cell).get("check")
+    return name if isinstance(name, str) else None
+
+
+def stubs_of(cell: nbformat.NotebookNode) -> list[str]:
+    """The functions whose code a student writes in this cell (its metadata); [] for any other cell."""
+    stubs = _tags(cell).get("stubs")
+    return [s for s in stubs if isinstance(s, str)] if isinstance(stubs, list) else []
+
+
 def make_exercise(solution: nbformat.NotebookNode, label: str = "notebook") -> tuple[nbformat.NotebookNode, list[Stub]]:
-    """The exercise version of a solution notebook (a new object) and the list of its stubs."""
+    """The exercise version of a solution notebook (a new object, its stub and check cells tagged) and its stubs."""
     nb = copy.deepcopy(solution)
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("papermill", None)
     stubs: list[Stub] = []
     for index, cell in enumerate(nb.cells):
         cell.metadata.pop("execution", None)
+        cell.metadata.pop(METADATA, None)
         if cell.cell_type != "code":
             continue
         cell.outputs = []
         cell.execution_count = None
+        exercise = checked_exercise(cell.source, f"{label}, cell {index}")
         cell.source, targets = stub_source(cell.source, f"{label}, cell {index}")
         stubs += [Stub(index, where) for where in targets]
+        if exercise:
+            cell.metadata[METADATA] = {"check": exercise.name}
+        elif targets:
+            cell.metadata[METADATA] = {"stubs": targets}
     return nb, stubs
 
 

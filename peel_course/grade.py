@@ -7,9 +7,11 @@ student's exercise notebooks anywhere inside, or notebooks directly (the file's 
 student). Each notebook is executed with nbclient in a scratch copy, so nothing of the teacher's
 changes: its `data_root` points at a scratch data folder whose files link to --data (the
 teacher's datasets and hand-over checkpoints, read only: a notebook's writes replace the links).
-Check cells get back their original source (one check per cell), and a missing one is added at the
-end, so an edited or deleted check cell cannot fake a pass. Execution goes on after errors, so every exercise is graded; a notebook gets
---timeout seconds in all.
+Check cells are those the exercise generator tagged (peel_course.exercises.check_of). Each gets
+back its exercise's original call from the catalog, and the check of an exercise with no tagged
+cell (deleted, or its tag removed) is added at the end of the notebook, so an edited or deleted
+check cell cannot fake a pass: verdicts are read only from the cells the grader wrote. Execution
+goes on after errors, so every exercise is graded; a notebook gets --timeout seconds in all.
 
 grades.csv has one row per student, notebook and exercise: status is passed, failed (the check's
 message says why), not attempted (the stub's NotImplementedError) or error (anything else: the
@@ -35,11 +37,12 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from peel_course.exercises import check_of
+from peel_course.kernel import kernel_config
 from peel_utils.checks import catalog
 
 STATUSES = ("passed", "failed", "not attempted", "error")
 NOTEBOOK_ROW = "(notebook)"
-_CHECK_LINE = re.compile(r"^\s*checks\.(check_\w+)\(", re.MULTILINE)
 _PREFIX = re.compile(r"^(\d\d)_")
 
 
@@ -63,26 +66,38 @@ def submissions(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def prepare(nb: nbformat.NotebookNode, data_root: Path, expected: list[catalog.Exercise]) -> list[tuple[int, catalog.Exercise]]:
-    """Make `nb` ready to grade, in place: each check cell holds the original check call (one per
-    cell), a check cell missing for an exercise in `expected` is added at the end, and
-    `data_root` is set after the parameters cell. Returns (cell index, exercise) per check cell."""
-    cells, present = [], set()
+@dataclass(frozen=True)
+class CheckCell:
+    """A check cell the grader wrote: its index in the prepared notebook, its exercise, and whether
+    it was added at the end because the notebook had no tagged check cell for that exercise."""
+
+    index: int
+    exercise: catalog.Exercise
+    added: bool
+
+
+def prepare(nb: nbformat.NotebookNode, data_root: Path, expected: list[catalog.Exercise]) -> list[CheckCell]:
+    """Make `nb` ready to grade, in place: the first code cell tagged as the check of a catalog exercise
+    is replaced by a new cell holding that exercise's call, the check of each exercise in `expected`
+    with no tagged cell is added at the end, and `data_root` is set after the parameters cell.
+    Returns the cells the grader wrote, the only ones whose outputs give a verdict."""
+    cells, written = [], {}  # exercise name -> (the cell the grader wrote, exercise, added)
     for cell in nb.cells:
-        names = _CHECK_LINE.findall(cell.source) if cell.cell_type == "code" else []
-        known = [catalog.BY_CHECK[name] for name in names if name in catalog.BY_CHECK]
-        if not known:
-            cells.append(cell)
-        for exercise in known:
-            cells.append(nbformat.v4.new_code_cell(exercise.call, metadata={"peel_exercise": exercise.name}))
-            present.add(exercise.name)
-    cells += [nbformat.v4.new_code_cell(e.call, metadata={"peel_exercise": e.name, "peel_added": True})
-              for e in expected if e.name not in present]
+        exercise = catalog.BY_NAME.get(check_of(cell)) if cell.cell_type == "code" else None
+        if exercise is None or exercise.name in written:
+            cells.append(cell)  # the student's cell (a second copy of a check cell is one too)
+            continue
+        cells.append(nbformat.v4.new_code_cell(exercise.call))
+        written[exercise.name] = (cells[-1], exercise, False)
+    for exercise in expected:
+        if exercise.name not in written:
+            cells.append(nbformat.v4.new_code_cell(exercise.call))
+            written[exercise.name] = (cells[-1], exercise, True)
     nb.cells = cells
     parameters = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), -1)
     nb.cells.insert(parameters + 1, nbformat.v4.new_code_cell(f"data_root = {str(data_root)!r}  # set by the grader"))
-    return [(i, catalog.BY_NAME[c.metadata["peel_exercise"]]) for i, c in enumerate(nb.cells)
-            if "peel_exercise" in c.metadata]
+    index = {id(cell): i for i, cell in enumerate(nb.cells)}
+    return [CheckCell(index[id(cell)], exercise, added) for cell, exercise, added in written.values()]
 
 
 def scratch_data(data: Path, into: Path) -> Path:
@@ -137,12 +152,12 @@ def grade_notebook(student: str, path: Path, data: Path, timeout: float, kernel:
         shutil.copy2(path, workdir / name)  # a scratch copy: the notebook writes next to itself, not there
         check_cells = prepare(nb, scratch_data(data, Path(tmp)), expected)
         deadline = time.monotonic() + timeout
-        client = NotebookClient(nb, kernel_name=kernel, allow_errors=True, startup_timeout=120,
-                                timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
-                                resources={"metadata": {"path": str(workdir)}})
         problem = ""
         try:
-            client.execute()
+            with kernel_config() as config:
+                NotebookClient(nb, kernel_name=kernel, allow_errors=True, startup_timeout=120, config=config,
+                               timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+                               resources={"metadata": {"path": str(workdir)}}).execute()
         except CellTimeoutError:
             problem = f"timed out after {timeout:g} s (the grader's limit per notebook)"
         except DeadKernelError:
@@ -150,15 +165,15 @@ def grade_notebook(student: str, path: Path, data: Path, timeout: float, kernel:
         except Exception as err:
             problem = f"could not be executed: {type(err).__name__}: {err}"
     rows = [Row(student, name, NOTEBOOK_ROW, "error", problem)] if problem else []
-    for index, exercise in check_cells:
-        cell = nb.cells[index]
+    for check in check_cells:
+        cell = nb.cells[check.index]
         if cell.get("execution_count") is None and not cell.get("outputs"):
             status, message = "error", f"not reached: the notebook {problem}" if problem else "not reached"
         else:
             status, message = verdict(cell)
-        if cell.metadata.get("peel_added"):
+        if check.added:
             message = f"{message} (its check cell was missing: checked at the end of the notebook)"
-        rows.append(Row(student, name, exercise.name, status, message))
+        rows.append(Row(student, name, check.exercise.name, status, message))
     return rows
 
 

@@ -47,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the guide is out of date")
     parser.add_argument("--guide", type=Path, default=Path("docs/instructor.md"))
     args = parser.parse_args(argv)
-    text = args.guide.read_text(encoding="utf-8")
+    try:
+        text = args.guide.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        print(f"error: cannot read the guide {args.guide} ({reason}); pass the instructor guide with --guide "
+              "(docs/instructor.md from the repository root)", file=sys.stderr)
+        return 2
     try:
         new = render(text)
     except ValueError as err:

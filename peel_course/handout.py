@@ -2,26 +2,37 @@
 
     python -m peel_course.handout [--out handout]    # writes handout/ and handout.zip
 
-handout/ holds exercises/ (the exercise notebooks, with nbgrader metadata on the exercise and
-check cells), peel_utils/ (the package, where each exercise reference that no notebook needs for
-its own work is a stub raising NotImplementedError, and the checks' answer_key is replaced by its
-values stored as data), data/ (empty: datasets and checkpoints land there), requirements.txt, a
-pyproject.toml (`pip install -e .`) and a README for students. No solution notebooks, and nothing of
-`peel_course` (the teacher's tools): the rule is "copy `peel_utils/`".
+handout/ holds exercises/ (the exercise notebooks, with nbgrader metadata on the cells the exercise
+generator tagged as stub and check cells), peel_utils/ (the package, where each exercise reference
+that no notebook needs for its own work is a stub raising NotImplementedError, and the checks'
+answer_key is replaced by its values stored as data), data/ (empty: datasets and checkpoints land
+there), requirements.txt, a pyproject.toml (`pip install -e .`) and a README for students. No
+solution notebooks, and nothing of `peel_course` (the teacher's tools): the rule is "copy `peel_utils/`".
+
+The folder (and its zip) is replaced on the next build only if it holds MARKER, the file a build
+writes into the folder it makes: `--out` naming any other existing folder (`.`, a student's work)
+is refused, so a build never deletes what it did not create.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import os
 import shutil
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import nbformat
 import torch
 
+from peel_course.exercises import check_of, stubs_of
 from peel_utils.checks import answer_key, catalog
+
+MARKER = ".peel-handout"  # in every folder build() makes: only such a folder is replaced
 
 STORED_KEY = '''"""The checks' expected values for their fixed inputs, stored as data in answer_key.pt: this
 hand-out holds no solution code. Each function returns what the teacher's answer_key returned."""
@@ -69,7 +80,7 @@ build-backend = "setuptools.build_meta"
 [project]
 name = "peel-utils"
 version = "0.1.0"
-requires-python = ">=3.10"
+requires-python = ">=3.10,<3.14"
 
 [tool.setuptools.packages.find]
 include = ["peel_utils*"]
@@ -118,23 +129,38 @@ def store_answers(path: Path) -> str:
 
 
 def with_nbgrader(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """nbgrader metadata on the exercise cells (solution) and their check cells (graded, locked)."""
+    """nbgrader metadata on the exercise cells (solution) and their check cells (graded, locked, one
+    point each), as the exercise generator tagged them."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         base = {"grade_id": cell.get("id") or f"cell-{index}", "schema_version": 3, "task": False}
-        if "# YOUR CODE STARTS HERE" in cell.source:
+        if stubs_of(cell):
             cell.metadata["nbgrader"] = {**base, "solution": True, "grade": False, "locked": False}
-        elif cell.source.startswith("checks.check_"):
-            cell.metadata["nbgrader"] = {**base, "solution": False, "grade": True, "locked": True,
-                                         "points": cell.source.count("checks.check_")}
+        elif check_of(cell):
+            cell.metadata["nbgrader"] = {**base, "solution": False, "grade": True, "locked": True, "points": 1}
     return nb
 
 
-def build(root: Path, out: Path) -> Path:
-    """Write the hand-out of the repository at `root` into `out` (replaced) and `out`.zip; return the zip."""
-    if out.exists():
-        shutil.rmtree(out)
+def _not_ours(out: Path) -> Path | None:
+    """The first of `out` and `out`.zip that exists but was not made by a previous build (the folder holds
+    MARKER, the zip `<name>/MARKER`), or None when both are absent or ours."""
+    if os.path.lexists(out) and (out.is_symlink() or not out.is_dir() or not (out / MARKER).is_file()):
+        return out
+    archive = out.parent / f"{out.name}.zip"
+    if not os.path.lexists(archive):
+        return None
+    with contextlib.suppress(OSError, zipfile.BadZipFile), zipfile.ZipFile(archive) as zf:
+        if f"{out.name}/{MARKER}" in zf.namelist():
+            return None
+    return archive
+
+
+def _write(root: Path, out: Path) -> None:
+    """Write the hand-out's files into the new folder `out`."""
+    out.mkdir()
+    (out / MARKER).write_text("made by python -m peel_course.handout: the next build replaces this folder\n",
+                              encoding="utf-8")
     package = out / "peel_utils"
     shutil.copytree(root / "peel_utils", package, ignore=shutil.ignore_patterns("__pycache__"))
     for path, source in stubbed_modules(root / "peel_utils").items():
@@ -149,12 +175,34 @@ def build(root: Path, out: Path) -> Path:
     shutil.copy2(root / "requirements.txt", out / "requirements.txt")
     (out / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
     (out / "README.md").write_text(README, encoding="utf-8")
-    return Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))
+
+
+def build(root: Path, out: Path) -> Path:
+    """Write the hand-out of the repository at `root` into the folder `out` and `out`.zip; return the zip.
+
+    Both are made in a scratch folder next to `out` and moved into place at the end, so a failed build
+    leaves a previous hand-out as it was. An existing `out` or `out`.zip that a previous build did not
+    make (no MARKER in it) is refused with SystemExit before anything is written.
+    """
+    out = out.absolute()
+    theirs = _not_ours(out)
+    if theirs:
+        raise SystemExit(f"handout: {theirs} exists and is not a hand-out this tool made (no {MARKER} in it), so it is "
+                         "left as it is and nothing was written; choose a new folder with --out, or move that one away")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as tmp:
+        _write(root, Path(tmp) / out.name)
+        archive = shutil.make_archive(str(Path(tmp) / out.name), "zip", root_dir=tmp, base_dir=out.name)
+        if out.exists():
+            shutil.rmtree(out)
+        (Path(tmp) / out.name).rename(out)
+        return Path(shutil.move(archive, out.parent / f"{out.name}.zip"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("handout"), help="the hand-out folder (replaced)")
+    parser.add_argument("--out", type=Path, default=Path("handout"),
+                        help="the hand-out folder: a new one, or one a previous build made (replaced)")
     parser.add_argument("--root", type=Path, default=Path("."), help="the repository root")
     args = parser.parse_args(argv)
     archive = build(args.root, args.out)

@@ -6,6 +6,9 @@
 
 Writes results/<profile>/: the executed notebooks, the figures they drew (PNG), and
 summary.json + summary.md with each notebook's run time and the key figures it recorded.
+A mistake in the command or the profile (an unknown --only prefix, a YAML error, a parameter a
+notebook does not declare) stops it with our error before any notebook runs. Kernels run over
+IPC where the platform has it (peel_course.kernel).
 """
 
 from __future__ import annotations
@@ -20,20 +23,80 @@ import time
 from pathlib import Path
 
 import yaml
+from traitlets.config import Config
 
+from peel_course.kernel import kernel_config
 from peel_utils.report import RECORD_ENV
 
 TIMEOUT_S = 3600
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+
+
+def select(notebooks_dir: Path, only: list[str]) -> list[Path]:
+    """The notebooks of `notebooks_dir` whose prefix is in `only` (all if it is empty), in order; an
+    unknown prefix raises SystemExit listing the notebooks there are."""
+    notebooks = sorted(notebooks_dir.glob(NOTEBOOK_GLOB))
+    if not notebooks:
+        raise SystemExit(f"no notebooks ({NOTEBOOK_GLOB}) in {notebooks_dir}/; run from the repository root "
+                         "or pass --notebooks")
+    unknown = sorted(set(only) - {p.name[:2] for p in notebooks})
+    if unknown:
+        raise SystemExit(f"--only {' '.join(unknown)}: no notebook with that prefix in {notebooks_dir}/ "
+                         f"(there are: {', '.join(p.name for p in notebooks)})")
+    return [p for p in notebooks if not only or p.name[:2] in only]
+
+
+def _yaml_error(path: Path, err: yaml.YAMLError) -> SystemExit:
+    """Our message for yaml's error: the file, the line where yaml stopped, and where what it was reading began."""
+    mark, context = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
+    where = f"{path}, line {mark.line + 1}" if mark else str(path)
+    problem = getattr(err, "problem", None) or str(err)
+    if context and getattr(err, "context", None) and (not mark or context.line != mark.line):
+        problem += f", {err.context} at line {context.line + 1}"
+    return SystemExit(f"{where}: not valid YAML ({problem}); a profile holds sections such as `all:` and `\"01\":`, "
+                      "each with indented `name: value` lines")
 
 
 def load_profile(params_dir: Path, profile: str) -> dict[str, dict]:
-    """The profile's YAML: an 'all' section for every notebook plus one section per prefix."""
+    """The profile's YAML: an 'all' section for every notebook plus one section per prefix ("01").
+
+    A YAML error, a section that is not a mapping of parameters, or a section name that is neither
+    'all' nor a two-digit prefix raises SystemExit naming the file and the line.
+    """
     path = params_dir / f"{profile}.yaml"
     if not path.exists():
         options = sorted(p.stem for p in params_dir.glob("*.yaml"))
         raise SystemExit(f"no profile {profile!r}: {path} is missing (profiles: {', '.join(options)})")
-    sections = yaml.safe_load(path.read_text()) or {}
-    return {str(k): v or {} for k, v in sections.items()}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SystemExit(f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return {}
+        if not isinstance(root, yaml.MappingNode):
+            raise SystemExit(f"{path}, line {root.start_mark.line + 1}: a profile is a mapping of sections "
+                             "(`all:`, `\"01\":`, ...), each holding `name: value` lines")
+        sections = {}
+        for key_node, value_node in root.value:
+            name, values = loader.construct_object(key_node, deep=True), loader.construct_object(value_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if name != "all" and not (isinstance(name, str) and re.fullmatch(r"\d\d", name)):
+                raise SystemExit(f"{path}, line {line}: section {name!r} is neither `all` nor a notebook prefix; "
+                                 'write prefixes quoted, as "01": (unquoted, YAML reads 01 as the number 1)')
+            if name in sections:
+                raise SystemExit(f"{path}, line {line}: a second section {name!r}; merge it into the first")
+            if values is not None and not isinstance(values, dict):
+                raise SystemExit(f"{path}, line {line}: section {name!r} holds {type(values).__name__} {values!r}; "
+                                 "it must hold indented `name: value` lines (a mapping of parameters)")
+            sections[name] = values or {}
+        return sections
+    except yaml.YAMLError as err:
+        raise _yaml_error(path, err) from None
+    finally:
+        loader.dispose()
 
 
 def notebook_parameters(notebook: Path, sections: dict[str, dict]) -> dict:
@@ -77,18 +140,22 @@ def write_summary(out_dir: Path, profile: str, runs: dict[str, dict]) -> None:
 
 
 def run_profile(profile: str, only: list[str], notebooks_dir: Path, params_dir: Path, results: Path) -> int:
+    """Execute the selected notebooks in order under the profile; stop at the first that fails (returns 1)."""
+    notebooks = select(notebooks_dir, only)
+    sections = load_profile(params_dir, profile)
+    parameters = {notebook: notebook_parameters(notebook, sections) for notebook in notebooks}  # all checked first
+    with kernel_config() as config:
+        return _run(profile, parameters, notebooks_dir, results / profile, config)
+
+
+def _run(profile: str, parameters: dict[Path, dict], notebooks_dir: Path, out_dir: Path, config: Config) -> int:
     import papermill
 
-    sections = load_profile(params_dir, profile)
-    notebooks = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb")
-                       if not only or p.name[:2] in only)
-    if not notebooks:
-        raise SystemExit(f"no notebooks in {notebooks_dir} match {only}")
-    out_dir = results / profile
+    notebooks = list(parameters)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     runs: dict[str, dict] = {}
     for i, notebook in enumerate(notebooks, 1):
-        params = notebook_parameters(notebook, sections)
+        params = parameters[notebook]
         executed = out_dir / notebook.name
         record_file = out_dir / f".{notebook.stem}.record.json"
         record_file.unlink(missing_ok=True)
@@ -97,7 +164,7 @@ def run_profile(profile: str, only: list[str], notebooks_dir: Path, params_dir: 
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(notebook), str(executed), parameters=params,
-                                       cwd=str(notebooks_dir), kernel_name="python3",
+                                       cwd=str(notebooks_dir), kernel_name="python3", config=config,
                                        progress_bar=True, execution_timeout=TIMEOUT_S)
             status = "ok"
         except papermill.PapermillExecutionError as err:
@@ -144,16 +211,17 @@ def store(only: list[str], notebooks_dir: Path) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    for notebook in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
-        if only and notebook.name[:2] not in only:
-            continue
+    for notebook in select(notebooks_dir, only):
         print(f"storing {notebook.name}", flush=True)
         start = time.perf_counter()
         nb = nbformat.read(notebook, as_version=4)
-        NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3",
-                       resources={"metadata": {"path": str(notebooks_dir)}}).execute()
+        with kernel_config() as config:
+            NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3", config=config,
+                           resources={"metadata": {"path": str(notebooks_dir)}}).execute()
         clean_notebook(nb)
-        nbformat.write(nb, notebook)
+        partial = notebook.with_name(f".{notebook.name}.partial")
+        nbformat.write(nb, partial)
+        partial.replace(notebook)  # atomic: an interrupted write leaves the stored notebook as it was
         print(f"stored {notebook.name} in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 

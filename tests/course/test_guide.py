@@ -7,7 +7,7 @@ import pytest
 from peel_course import guide
 from peel_utils.checks import catalog
 
-GUIDE = Path(__file__).resolve().parents[1] / "docs" / "instructor.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "instructor.md"
 
 
 def test_the_table_has_a_row_per_exercise_with_its_mistakes():
@@ -37,3 +37,9 @@ def test_a_guide_without_markers_is_an_error(tmp_path):
 
 def test_the_committed_guide_is_up_to_date():
     assert guide.main(["--check", "--guide", str(GUIDE)]) == 0
+
+
+def test_a_missing_guide_is_our_error(tmp_path, capsys):
+    assert guide.main(["--check", "--guide", str(tmp_path / "missing.md")]) == 2
+    assert capsys.readouterr().err == (f"error: cannot read the guide {tmp_path / 'missing.md'} (No such file or directory); "
+                                       "pass the instructor guide with --guide (docs/instructor.md from the repository root)\n")

@@ -1,6 +1,6 @@
-"""peel_course.exercises: stubs replace the fenced solutions, the output is deterministic and
---check catches drift. (Each exercise notebook running up to its first TODO is tested on the hand-out's
-copy, in test_handout.py.)"""
+"""peel_course.exercises: stubs replace the fenced solutions, stub and check cells are tagged, the output
+is deterministic and --check catches drift. (Each exercise notebook running up to its first TODO is tested
+on the hand-out's copy, in test_handout.py.)"""
 
 from pathlib import Path
 
@@ -8,8 +8,9 @@ import nbformat
 import pytest
 
 from peel_course import exercises
+from peel_utils.checks import catalog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 CELL = '''class SparsePruner:
@@ -97,10 +98,38 @@ def test_make_exercise_clears_outputs_and_keeps_the_rest():
     assert [c.id for c in nb.cells] == ["title", "params", "exercise", "check"]
     assert nb.cells[0].source == solution.cells[0].source  # markdown untouched
     assert nb.cells[1].metadata == {"tags": ["parameters"]}
+    assert nb.cells[2].metadata == {"peel": {"stubs": ["SparsePruner.prune", "double"]}}
     for cell in nb.cells[1:]:
         assert cell.outputs == [] and cell.execution_count is None
-    assert nb.cells[3].source == "print(double(2))"
+    assert nb.cells[3].source == "print(double(2))" and nb.cells[3].metadata == {}  # no catalog check: not tagged
     nbformat.validate(nb)
+
+
+def test_a_catalog_check_call_is_tagged_with_its_exercise_and_stale_tags_are_dropped():
+    solution = solution_notebook()
+    solution.cells[3].source = "checks.check_calc_mask(calc_mask)\n"
+    solution.cells[1].metadata["peel"] = {"check": "calc_mask"}  # a stale tag in the solution: not copied
+    nb, _ = exercises.make_exercise(solution, "01_x.ipynb")
+    assert [exercises.check_of(c) for c in nb.cells] == [None, None, None, "calc_mask"]
+    assert [exercises.stubs_of(c) for c in nb.cells] == [[], [], ["SparsePruner.prune", "double"], []]
+    assert nb.cells[1].metadata == {"tags": ["parameters"]}
+
+
+@pytest.mark.parametrize("source", ["checks.check_calc_mask(calc_mask)\nprint('done')",
+                                    "checks.check_calc_mask(calc_mask)\nchecks.check_sparse_pruner(SparsePruner)",
+                                    "checks.check_calc_mask(my_mask)"])
+def test_a_check_cell_holding_more_than_its_call_is_an_error(source):
+    solution = solution_notebook()
+    solution.cells[3].source = source
+    with pytest.raises(ValueError, match=r"01_x.ipynb, cell 3: a check cell must hold exactly its check call, "
+                                         r"`checks.check_calc_mask\(calc_mask\)`"):
+        exercises.make_exercise(solution, "01_x.ipynb")
+
+
+@pytest.mark.parametrize("metadata", [{}, {"peel": "calc_mask"}, {"peel": {"check": 3, "stubs": "f"}}])
+def test_cells_without_a_well_formed_tag_have_none(metadata):
+    cell = nbformat.v4.new_code_cell("checks.check_calc_mask(calc_mask)", metadata=metadata)
+    assert exercises.check_of(cell) is None and exercises.stubs_of(cell) == []
 
 
 def test_generation_is_deterministic_and_check_detects_drift(tmp_path, capsys):
@@ -160,9 +189,12 @@ def test_committed_exercises_match_the_solution_notebooks():
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob(exercises.NOTEBOOK_GLOB)), ids=lambda p: p.name[:2])
-def test_every_exercise_is_followed_by_its_check_cell(path):
+def test_each_catalog_exercise_has_one_tagged_check_cell_and_each_stub_cell_is_followed_by_one(path):
     nb, stubs = exercises.make_exercise(nbformat.read(path, as_version=4), path.name)
+    tagged = [exercises.check_of(c) for c in nb.cells if exercises.check_of(c)]
+    assert tagged == [e.name for e in catalog.for_notebook(path.name[:2])]  # in the catalog's order
     for cell_index in sorted({s.cell_index for s in stubs}):
+        assert exercises.stubs_of(nb.cells[cell_index]) == [s.where for s in stubs if s.cell_index == cell_index]
         following = [c for c in nb.cells[cell_index + 1:] if c.cell_type == "code"][:1]
-        assert following and following[0].source.startswith("checks.check_"), \
+        assert following and exercises.check_of(following[0]), \
             f"{path.name}: cell {cell_index} holds an exercise; the next code cell should be its check"

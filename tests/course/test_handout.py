@@ -1,5 +1,6 @@
 """peel_course.handout: the hand-out holds the exercise notebooks and a peel_utils without the answers,
-its checks still pass the solutions and name the mistakes, and its notebooks run to their first TODO."""
+its checks still pass the solutions and name the mistakes, its notebooks run to their first TODO, and a
+build replaces only a folder a previous build made."""
 
 import json
 import os
@@ -14,8 +15,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from peel_course import exercises, handout
+from peel_utils.checks import catalog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +29,17 @@ def built(tmp_path_factory):
 
 def test_the_handout_holds_exercises_package_and_readme_but_no_solutions(built):
     out, archive = built
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "data", "exercises", "peel_utils", "pyproject.toml",
-                                                     "requirements.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [handout.MARKER, "README.md", "data", "exercises", "peel_utils",
+                                                     "pyproject.toml", "requirements.txt"]
     assert sorted(p.name for p in (out / "exercises").iterdir()) == sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
-    modules = {p.name for p in (out / "peel_utils").glob("*.py")}
-    assert not modules & set(handout.TEACHER_ONLY)
+    def files(package):
+        return {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert files(out / "peel_utils") == files(ROOT / "peel_utils") | {"checks/answer_key.pt"}  # peel_utils, nothing else
     with zipfile.ZipFile(archive) as zf:
         names = set(zf.namelist())
     assert names >= {"handout/exercises/01_lenet_mnist_pruning.ipynb", "handout/peel_utils/checks/answer_key.pt",
-                     "handout/README.md", "handout/requirements.txt"}
-    assert not any("notebooks/" in name for name in names)
+                     "handout/README.md", "handout/requirements.txt", f"handout/{handout.MARKER}"}
+    assert not any("notebooks/" in name or "peel_course" in name for name in names)
 
 
 def test_no_solution_code_ships(built):
@@ -60,9 +63,47 @@ def test_exercise_and_check_cells_carry_nbgrader_metadata(built):
     assert [c.source for c in graded] == ["checks.check_get_model_sparsity(get_model_sparsity)",
                                           "checks.check_calc_mask(calc_mask)", "checks.check_sparse_pruner(SparsePruner)",
                                           "checks.check_masked_training_step(train_one_epoch, device)"]
-    assert len(solutions) == 4 and all(c.metadata.nbgrader.locked for c in graded)
+    assert [exercises.check_of(c) for c in graded] == [e.name for e in catalog.for_notebook("01")]
+    _, stubs = exercises.make_exercise(nbformat.read(ROOT / "notebooks" / "01_lenet_mnist_pruning.ipynb", as_version=4))
+    assert [nb.cells.index(c) for c in solutions] == [s.cell_index for s in stubs]  # the cells the generator tagged
+    assert all(c.metadata.nbgrader.locked for c in graded) and not any(c.metadata.nbgrader.locked for c in solutions)
     assert graded[0].metadata.nbgrader == {"grade_id": "check-get-model-sparsity", "schema_version": 3, "task": False,
                                            "solution": False, "grade": True, "locked": True, "points": 1}
+
+
+def test_a_folder_the_handout_did_not_make_is_left_intact(tmp_path, capsys):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.md").write_text("my notes", encoding="utf-8")
+    with pytest.raises(SystemExit, match=f"{notes} exists and is not a hand-out this tool made .*choose a new folder"):
+        handout.main(["--out", str(notes), "--root", str(ROOT)])
+    assert [p.name for p in notes.iterdir()] == ["todo.md"] and (notes / "todo.md").read_text(encoding="utf-8") == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]  # no zip, no scratch folder left
+
+
+def test_a_zip_the_handout_did_not_make_is_left_intact(tmp_path):
+    (tmp_path / "handout.zip").write_bytes(b"a student's archive")
+    with pytest.raises(SystemExit, match="handout.zip exists and is not a hand-out this tool made"):
+        handout.build(ROOT, tmp_path / "handout")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["handout.zip"]
+    assert (tmp_path / "handout.zip").read_bytes() == b"a student's archive"
+
+
+def test_a_previous_handout_is_replaced_and_a_failed_build_keeps_it(tmp_path, monkeypatch):
+    out = tmp_path / "handout"
+    handout.build(ROOT, out)
+    (out / "exercises" / "stale.ipynb").write_text("{}", encoding="utf-8")
+    assert handout.build(ROOT, out) == tmp_path / "handout.zip"
+    assert not (out / "exercises" / "stale.ipynb").exists() and (out / handout.MARKER).is_file()
+    (out / "exercises" / "stale.ipynb").write_text("{}", encoding="utf-8")
+
+    def fail(path):
+        raise OSError("disk full")
+    monkeypatch.setattr(handout, "store_answers", fail)
+    with pytest.raises(OSError, match="disk full"):
+        handout.build(ROOT, out)
+    assert (out / "exercises" / "stale.ipynb").exists()  # the previous hand-out, as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["handout", "handout.zip"]  # the scratch folder is gone
 
 
 SCRIPT = r'''
@@ -90,6 +131,7 @@ print(json.dumps(results))
 '''
 
 
+@pytest.mark.slow  # runs every check (small trainings) in a subprocess
 def test_the_handouts_checks_pass_the_solutions_from_stored_answers(built):
     out, _ = built
     calls = {"01": [["check_get_model_sparsity", "get_model_sparsity"], ["check_calc_mask", "calc_mask"],
@@ -111,6 +153,7 @@ def test_the_handouts_checks_pass_the_solutions_from_stored_answers(built):
         "(peel_utils.sweep.choose_ratio); write it yourself")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix", ["01", "02", "03", "04", "05"])
 def test_a_handout_notebook_runs_to_its_first_todo_from_a_fresh_copy(prefix, built, tmp_path, monkeypatch,
                                                                      link_handover_files, fast_parameters):
@@ -137,4 +180,4 @@ def test_a_handout_notebook_runs_to_its_first_todo_from_a_fresh_copy(prefix, bui
               and any(o.output_type == "error" for o in c.outputs)]
     ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.execution_count]
     assert len(failed) == 1 and failed[0] == ran[-1] > stubs[0].cell_index + 2  # nothing failed before it
-    assert nb.cells[failed[0]].source.startswith("checks.check_")  # the check ran the student's stub
+    assert exercises.check_of(nb.cells[failed[0]]) == catalog.for_notebook(prefix)[0].name  # its check ran the stub

@@ -29,7 +29,8 @@ def workbook(tmp_path):
     return tmp_path
 
 
-def test_runs_in_order_records_figures_and_stops_at_failure(workbook, capsys):
+@pytest.mark.slow  # executes notebooks
+def test_runs_in_order_records_figures_and_stops_at_failure(workbook, capfd):
     code = run.run_profile("quick", [], workbook / "notebooks", workbook / "params", workbook / "results")
     assert code == 1
     out = workbook / "results" / "quick"
@@ -41,17 +42,56 @@ def test_runs_in_order_records_figures_and_stops_at_failure(workbook, capsys):
     assert "ZeroDivisionError" in summary["02_fail"]["status"]
     assert len(list((out / "figures").glob("01_ok_cell*_0.png"))) == 1
     assert (out / "summary.md").read_text().startswith("# Workbook results, profile `quick`")
-    assert "02_fail.ipynb failed at cell 2" in capsys.readouterr().err
+    err = capfd.readouterr().err  # the kernels' stderr too (file descriptor 2)
+    assert "02_fail.ipynb failed at cell 2" in err
+    assert "without encryption" not in err  # the kernels ran over IPC (peel_course.kernel)
 
 
+@pytest.mark.slow  # executes a notebook
 def test_only_selects_notebooks(workbook):
     assert run.run_profile("quick", ["01"], workbook / "notebooks", workbook / "params", workbook / "results") == 0
+    assert list(json.loads((workbook / "results" / "quick" / "summary.json").read_text())["notebooks"]) == ["01_ok"]
 
 
-def test_profile_key_the_notebook_lacks_is_an_error(workbook):
-    (workbook / "params" / "quick.yaml").write_text('"01":\n  z: 5\n')
-    with pytest.raises(SystemExit, match=r"sets \['z'\]"):
-        run.run_profile("quick", ["01"], workbook / "notebooks", workbook / "params", workbook / "results")
+@pytest.mark.parametrize("argv", [["--only", "01", "99"], ["--store", "--only", "99", "1"]])
+def test_an_unknown_only_prefix_stops_before_anything_runs(workbook, argv):
+    with pytest.raises(SystemExit) as info:
+        run.main([*argv, "--notebooks", str(workbook / "notebooks"), "--params", str(workbook / "params"),
+                  "--results", str(workbook / "results")])
+    unknown = "1 99" if "--store" in argv else "99"
+    assert str(info.value) == (f"--only {unknown}: no notebook with that prefix in {workbook / 'notebooks'}/ "
+                               "(there are: 01_ok.ipynb, 02_fail.ipynb)")
+    assert not (workbook / "results").exists()
+
+
+def test_a_profile_key_a_later_notebook_lacks_stops_before_anything_runs(workbook):
+    (workbook / "params" / "quick.yaml").write_text('"02":\n  z: 5\n')
+    with pytest.raises(SystemExit, match=r"02_fail.ipynb: the profile sets \['z'\]"):
+        run.run_profile("quick", [], workbook / "notebooks", workbook / "params", workbook / "results")
+    assert not (workbook / "results").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('all:\n  profile: test\n"01":\n  x: [5\n',
+     r"quick.yaml, line 5: not valid YAML \(expected ',' or '\]', but got .*, while parsing a flow sequence at line 4\)"),
+    ('all:\n  profile: test\n  x 5\n"01":\n',
+     r"quick.yaml, line 4: not valid YAML \(could not find expected ':', while scanning a simple key at line 3\)"),
+    ('all:\n  profile: test\n"01": 5\n', r"quick.yaml, line 3: section '01' holds int 5; it must hold indented"),
+    ('all:\n  profile: test\n"01":\n  - x\n', r"quick.yaml, line 3: section '01' holds list \['x'\]"),
+    ('all:\n  profile: test\n01:\n  x: 5\n', r"quick.yaml, line 3: section 1 is neither `all` nor a notebook prefix"),
+    ('"01":\n  x: 5\n"01":\n  x: 6\n', r"quick.yaml, line 3: a second section '01'"),
+    ("- all\n", r"quick.yaml, line 1: a profile is a mapping of sections"),
+])
+def test_a_malformed_profile_is_our_error_naming_the_file_and_line(workbook, text, message):
+    (workbook / "params" / "quick.yaml").write_text(text)
+    with pytest.raises(SystemExit, match=message) as info:
+        run.load_profile(workbook / "params", "quick")
+    assert str(info.value).startswith(str(workbook / "params" / "quick.yaml"))
+
+
+def test_an_empty_profile_has_no_sections(workbook):
+    (workbook / "params" / "quick.yaml").write_text("# nothing yet\n")
+    assert run.load_profile(workbook / "params", "quick") == {}
 
 
 def test_missing_profile_lists_the_profiles(workbook):
@@ -61,7 +101,7 @@ def test_missing_profile_lists_the_profiles(workbook):
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
 def test_shipped_profiles_set_only_declared_parameters(profile):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     sections = run.load_profile(root / "params", profile)
     for notebook in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         parameters = run.notebook_parameters(notebook, sections)
