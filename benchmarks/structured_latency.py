@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     models = {"dense": dense, "pruned": pruned}
 
     dense_macs, pruned_macs = (measure.count_macs(m, shape) for m in models.values())
-    print(f"input {shape}; exported variant: {pruned_meta.extra.get('variant')} at {pruned_meta.extra.get('mac_target')}x "
+    print(f"input {shape}; exported variant: {pruned_meta.extra['variant']} at {pruned_meta.extra['mac_target']}x "
           f"fewer MACs (target)")
     print(f"MACs   dense {dense_macs / 1e6:8.1f}M  pruned {pruned_macs / 1e6:8.1f}M  ({dense_macs / pruned_macs:.2f}x)")
     params = [sum(p.numel() for p in m.parameters()) for m in models.values()]

@@ -54,6 +54,37 @@ def _as_matrix(outcomes) -> np.ndarray:
     return matrix[None, :] if matrix.ndim == 1 else matrix
 
 
+_CHUNK_ENTRIES = 2**22  # drawn indices held at once: bounds the memory of a large test set
+
+
+def _resampled_means(diff: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """The mean of `diff` (seeds, images) over each of `resamples` bootstrap resamples, (resamples,).
+
+    Resample k draws `seeds` rows (only with several seeds) then `images` columns from `rng`, in that
+    order, resample after resample. With one seed the columns of many resamples come from one call
+    (numpy gives the same stream as one call per resample). With several, the draws stay one resample
+    at a time (rows and columns interleave) and only the means are computed together: per resample, the
+    sum over its columns of every seed's row, weighted by how often the resample drew that seed. The
+    entries are -1, 0 or 1, so every sum is an exact integer and each mean is exactly diff[rows][:, cols].mean().
+    """
+    seeds, images = diff.shape
+    chunk = max(1, _CHUNK_ENTRIES // images)
+    means = []
+    for start in range(0, resamples, chunk):
+        count = min(chunk, resamples - start)
+        if seeds == 1:
+            cols = rng.integers(0, images, (count, images))                          # (count, images)
+            means.append(diff[0][cols].sum(axis=1) / images)
+            continue
+        draws = [(rng.integers(0, seeds, seeds), rng.integers(0, images, images)) for _ in range(count)]
+        rows = np.stack([r for r, _ in draws])                                       # (count, seeds)
+        cols = np.stack([c for _, c in draws])                                       # (count, images)
+        seed_counts = np.stack([np.bincount(r, minlength=seeds) for r in rows])      # (count, seeds)
+        per_seed = diff[:, cols].sum(axis=2).T                                       # (count, seeds)
+        means.append((seed_counts * per_seed).sum(axis=1) / (seeds * images))
+    return np.concatenate(means)
+
+
 def paired_bootstrap(a, b, *, names: tuple[str, str] = ("A", "B"), resamples: int = RESAMPLES,
                      level: float = LEVEL, seed: int = 0) -> Difference:
     """Accuracy of A minus B (points) with a paired bootstrap interval.
@@ -70,14 +101,11 @@ def paired_bootstrap(a, b, *, names: tuple[str, str] = ("A", "B"), resamples: in
         raise ValueError("nothing to compare: no images")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, not {level}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, not {resamples}")
     seeds, images = a.shape
-    rng = np.random.default_rng(seed)
     diff = a - b                                                # (seeds, images), values -1, 0, 1
-    estimates = np.empty(resamples)
-    for i in range(resamples):
-        rows = rng.integers(0, seeds, seeds) if seeds > 1 else np.zeros(1, dtype=int)
-        cols = rng.integers(0, images, images)
-        estimates[i] = diff[np.ix_(rows, cols)].mean()
+    estimates = _resampled_means(diff, np.random.default_rng(seed), resamples)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(estimates, [tail, 100 - tail]) * 100
     return Difference(names[0], names[1], float(diff.mean() * 100), float(low), float(high), seeds, images)

@@ -7,10 +7,9 @@ which folds the weights into the compiled graph), `Autocast` (bf16 arithmetic th
 once it is compiled with freezing on: inductor then fuses the quantise/dequantise pairs into oneDNN's
 int8 convolutions (VNNI or AMX instructions where the CPU has them).
 
-On disk, `int8_state_dict` stores every weight as int8 values with one fp32 scale per output channel
-(what the quantizer uses), as a bitmask plus the non-zero values whenever that is smaller (notebook
-02's `storage.pack_bits`); `compressed_bytes` adds a general-purpose compressor from the standard
-library. Introduced in notebook 06.
+`MODELS` and `VARIANTS` are the one table of what notebook 06 and benchmarks/deploy_latency.py deploy, and
+`build_variant` the one recipe that makes each. The int8 form on disk is `storage`'s
+(`storage.int8_state_dict`). Introduced in notebook 06.
 """
 
 from __future__ import annotations
@@ -19,16 +18,12 @@ import contextlib
 import copy
 import io
 import logging
-import lzma
-import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
-
-from .storage import pack_bits, unpack_bits
 
 # ---------------------------------------------------------------------------------------------
 # What the CPU can do
@@ -300,90 +295,65 @@ def correct_fixed_batch(model: nn.Module, loader: Iterable, batch_size: int) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# Size on disk of the int8 forms
+# What is deployed: one table of variants, one recipe
 
-SCALE_SUFFIX, INT8_SUFFIX = "::scale", "::int8"
+MODELS: dict[str, str] = {"dense": "teacher", "gmp90": "gmp", "resnet18_kd": "student", "structured": "structured"}
+"""The float models deployed, by their name in notebook 06 -> their hand-over key (`handover.REGISTRY`)."""
 
 
-def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric int8 per output channel: (int8 values (same shape), fp32 scales (out,)).
+class Variant(NamedTuple):
+    """One deployable form of a float model: its compression route, the model (a key of MODELS) and how it runs."""
 
-    scale = max |w| of the channel / 127 (1 for an all-zero channel), q = round(w / scale), as
-    X86InductorQuantizer's weight observer does; zeros stay exactly zero.
+    route: str     # "dense", "unstructured", "KD" or "structured"
+    model: str
+    runs_as: str   # "eager fp32", "fp32 + compile", "bf16 + compile" or "int8 + compile"
+
+
+VARIANTS: dict[str, Variant] = {  # the names notebook 06 records its figures under
+    "dense_fp32": Variant("dense", "dense", "eager fp32"),
+    "gmp90_sparse_fp32": Variant("unstructured", "gmp90", "eager fp32"),
+    "gmp90_sparse_fp32_compiled": Variant("unstructured", "gmp90", "fp32 + compile"),
+    "gmp90_sparse_bf16_compiled": Variant("unstructured", "gmp90", "bf16 + compile"),
+    "gmp90_sparse_int8": Variant("unstructured", "gmp90", "int8 + compile"),
+    "resnet18_kd_fp32": Variant("KD", "resnet18_kd", "eager fp32"),
+    "resnet18_kd_int8": Variant("KD", "resnet18_kd", "int8 + compile"),
+    "structured_fp32": Variant("structured", "structured", "eager fp32"),
+    "structured_int8": Variant("structured", "structured", "int8 + compile"),
+}
+
+
+def warm_up(model: nn.Module, input_shape: Sequence[int], batch_sizes: Sequence[int]) -> nn.Module:
+    """Run `model` once on zeros at each batch size, so a compiled model compiles now and not inside a
+    timing. Returns `model`."""
+    with torch.no_grad():
+        for batch_size in batch_sizes:
+            model(torch.zeros(batch_size, *input_shape))
+    return model
+
+
+def build_variant(name: str, floats: Mapping[str, nn.Module], calibration: Iterable,
+                  input_shape: tuple[int, ...], batch_sizes: Sequence[int],
+                  calibration_batches: int = 2) -> nn.Module:
+    """Variant `name` of VARIANTS made from its float model in `floats` (keyed as MODELS), ready to time.
+
+    Eager fp32 is the float model itself; the compiled variants are compile_frozen on a copy (bf16 through
+    Autocast) and int8 is quantize_int8 (calibrated on `calibration_batches` batches of `calibration`),
+    then compile_frozen; compiled variants are warmed up at every batch size in `batch_sizes`. The int8
+    model itself is the result's `.model`.
     """
-    flat = weight.detach().float().reshape(weight.shape[0], -1)         # (out, in * k * k)
-    scale = flat.abs().amax(dim=1) / 127
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))       # (out,)
-    q = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
-    return q.reshape(weight.shape), scale
-
-
-def int8_state_dict(model_or_state_dict: nn.Module | Mapping[str, torch.Tensor],
-                    sparse: bool = True) -> dict[str, torch.Tensor]:
-    """A state_dict to store: every conv / linear weight (2+ dims) as int8 plus its per-channel scales.
-
-    sparse=True stores an int8 weight as a bitmask of its non-zeros plus the non-zero int8 values
-    (notebook 02's format, `storage.pack_bits`) whenever that is smaller than the dense int8 tensor.
-    Everything else (biases, BatchNorm) stays fp32: under 1% of a ResNet's parameters.
-    `load_int8_state_dict` turns it back into a float state_dict. Introduced in notebook 06.
-    """
-    from .storage import BITS_SUFFIX, SHAPE_SUFFIX, VALUES_SUFFIX
-
-    state = (model_or_state_dict.state_dict() if isinstance(model_or_state_dict, nn.Module)
-             else dict(model_or_state_dict))
-    out: dict[str, torch.Tensor] = {}
-    for name, tensor in state.items():
-        tensor = tensor.detach().cpu()
-        if not (tensor.is_floating_point() and tensor.dim() >= 2):
-            out[name] = tensor
-            continue
-        q, scale = quantize_weight(tensor)
-        out[name + SCALE_SUFFIX] = scale
-        mask = q != 0
-        if sparse and -(-q.numel() // 8) + int(mask.sum()) < q.numel():
-            out[name + BITS_SUFFIX] = pack_bits(mask)
-            out[name + VALUES_SUFFIX] = q[mask]                          # (nonzero,) row-major
-            out[name + SHAPE_SUFFIX] = torch.tensor(q.shape, dtype=torch.int64)
-        else:
-            out[name + INT8_SUFFIX] = q
-    return out
-
-
-def load_int8_state_dict(stored: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The float state_dict back from `int8_state_dict`'s output (weights = int8 values * scales)."""
-    from .storage import BITS_SUFFIX, SHAPE_SUFFIX, VALUES_SUFFIX
-
-    state: dict[str, torch.Tensor] = {}
-    for key, tensor in stored.items():
-        if key.endswith(SCALE_SUFFIX):
-            name = key[: -len(SCALE_SUFFIX)]
-            if name + INT8_SUFFIX in stored:
-                q = stored[name + INT8_SUFFIX]
-            else:
-                shape = torch.Size(stored[name + SHAPE_SUFFIX].tolist())
-                mask = unpack_bits(stored[name + BITS_SUFFIX], shape.numel())
-                q = torch.zeros(shape.numel(), dtype=torch.int8).masked_scatter_(mask, stored[name + VALUES_SUFFIX])
-                q = q.view(shape)
-            state[name] = q.float() * tensor.view(-1, *[1] * (q.dim() - 1))
-        elif not key.endswith((INT8_SUFFIX, BITS_SUFFIX, VALUES_SUFFIX, SHAPE_SUFFIX)):
-            state[key] = tensor
-    return state
-
-
-def payload_bytes(state: Mapping[str, torch.Tensor]) -> int:
-    """Bytes of the tensors' data alone (numel * element size, summed): a file adds a few KB of
-    zip headers and key names on top (measure files for the honest figure)."""
-    return sum(t.numel() * t.element_size() for t in state.values())
-
-
-def compressed_bytes(path: str | Path, method: str = "lzma") -> int:
-    """Bytes of the file at `path` after a general-purpose compressor ('lzma' preset 6 or 'zlib' level 9).
-
-    Compressors find what the format leaves: repeated int8 values, the bitmask's runs of zeros.
-    """
-    data = Path(path).read_bytes()
-    if method == "lzma":
-        return len(lzma.compress(data, preset=6))
-    if method == "zlib":
-        return len(zlib.compress(data, 9))
-    raise ValueError(f"unknown compressor {method!r}; use 'lzma' or 'zlib'")
+    if name not in VARIANTS:
+        raise ValueError(f"no deployable variant {name!r}; choose from {sorted(VARIANTS)}")
+    variant = VARIANTS[name]
+    if variant.model not in floats:
+        raise ValueError(f"variant {name!r} is made from float model {variant.model!r}, which floats lacks "
+                         f"(it holds {sorted(floats)}); load it as handover key {MODELS[variant.model]!r}")
+    model = floats[variant.model]
+    if variant.runs_as == "eager fp32":
+        return model
+    if variant.runs_as == "int8 + compile":
+        deployable = quantize_int8(model, calibration, input_shape, calibration_batches)
+    elif variant.runs_as == "bf16 + compile":
+        deployable = Autocast(copy.deepcopy(model))
+    else:
+        deployable = copy.deepcopy(model)
+    return warm_up(compile_frozen(deployable), input_shape, batch_sizes)

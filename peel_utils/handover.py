@@ -19,17 +19,19 @@ import pandas as pd
 import torch.nn as nn
 
 from .checkpoints import load_checkpoint, load_meta, save_checkpoint
-from .models import build_model
-from .structured import shrink_to
+from .models import build_model, shrink_to
 
 
 @dataclass(frozen=True)
 class HandOver:
-    """One hand-over file: its name, the notebook that writes it, and what it holds."""
+    """One hand-over file: its name, the notebook that writes it, what it holds, and the recipe entries
+    (`Meta.extra` keys) it `provides`: those a later notebook or a benchmark reads, so `save` refuses a
+    record without them and `read_meta` names the notebook to re-run when an old file lacks one."""
 
     file: str
     notebook: str
     what: str
+    provides: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, HandOver] = {
@@ -37,12 +39,15 @@ REGISTRY: dict[str, HandOver] = {
     "lenet_pruned": HandOver("01_lenet_pruned.pt", "01_lenet_mnist_pruning",
                              "the LeNet pruned by the source's sparsity dict and fine-tuned"),
     "teacher": HandOver("02_resnet50_teacher.pt", "02_resnet50_pruning_sweep", "the dense ResNet50 teacher"),
-    "pruned": HandOver("02_resnet50_pruned.pt", "02_resnet50_pruning_sweep", "the teacher pruned once, at the chosen ratio"),
+    "pruned": HandOver("02_resnet50_pruned.pt", "02_resnet50_pruning_sweep", "the teacher pruned once, at the chosen ratio",
+                       provides=("prune_method", "ratio")),  # notebook 03 prints and plots them
     "finetuned": HandOver("03_resnet50_finetuned.pt", "03_resnet50_finetune", "the pruned ResNet50, fine-tuned with its masks kept"),
-    "gmp": HandOver("03_resnet50_gmp.pt", "03_resnet50_finetune", "the ResNet50 pruned gradually to 90%+ weight sparsity"),
+    "gmp": HandOver("03_resnet50_gmp.pt", "03_resnet50_finetune", "the ResNet50 pruned gradually to 90%+ weight sparsity",
+                    provides=("dense_same_budget_test_accuracy",)),  # notebook 06's accuracy bar, a fraction
     "student": HandOver("04_resnet18_student.pt", "04_resnet18_distillation", "the ResNet18 distilled from a ResNet50"),
     "control": HandOver("04_resnet18_control.pt", "04_resnet18_distillation", "the ResNet18 trained without a teacher"),
-    "structured": HandOver("05_resnet50_structured.pt", "05_structured_pruning_cpd", "the ResNet50 with whole channels removed"),
+    "structured": HandOver("05_resnet50_structured.pt", "05_structured_pruning_cpd", "the ResNet50 with whole channels removed",
+                           provides=("variant", "mac_target")),  # benchmarks/structured_latency.py prints them
 }
 
 
@@ -105,7 +110,15 @@ def path(checkpoint_dir: str | Path, key: str, run: int = 0) -> Path:
 
 
 def save(model: nn.Module, checkpoint_dir: str | Path, key: str, meta: Meta, run: int = 0) -> Path:
-    """Write `model`'s state_dict and its record `meta` (atomically; creates the folder)."""
+    """Write `model`'s state_dict and its record `meta` (atomically; creates the folder).
+
+    A `meta` lacking a recipe entry the registry says this file provides is a ValueError; nothing is written."""
+    entry = _entry(key)
+    missing = [name for name in entry.provides if name not in meta.extra]
+    if missing:
+        raise ValueError(f"hand-over file {key!r} ({entry.file}) must record {', '.join(map(repr, missing))} in its "
+                         f"Meta: later notebooks read {'them' if len(missing) > 1 else 'it'}. Add "
+                         f"meta.with_extra({', '.join(f'{name}=...' for name in missing)}); nothing was written")
     return save_checkpoint(model, path(checkpoint_dir, key, run), meta.to_json())
 
 
@@ -118,6 +131,10 @@ def read_meta(checkpoint_dir: str | Path, key: str, *, dataset: str | None = Non
         raise FileNotFoundError(f"{file} (or its .json record) is missing: it is {entry.what}, written by {rerun}; "
                                 f"run that notebook first with the same profile")
     meta = Meta.from_json(load_meta(file), f"{file.with_suffix('.json')} (re-run {rerun} to rewrite it)")
+    missing = [name for name in entry.provides if name not in meta.extra]
+    if missing:
+        raise ValueError(f"{file.with_suffix('.json')} lacks {', '.join(map(repr, missing))}, which later notebooks "
+                         f"read; it was written by an older {rerun}: re-run that notebook with the same profile")
     if dataset is not None and meta.dataset != dataset:
         raise ValueError(f"{file} was trained on {meta.dataset!r}, not {dataset!r}: set dataset={meta.dataset!r} "
                          f"here, or re-run {rerun} with dataset={dataset!r}")

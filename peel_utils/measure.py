@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
 import os
 import statistics
-import time
 from collections.abc import Hashable, Mapping, Sequence
 
 import torch
@@ -19,6 +19,17 @@ from tqdm.auto import tqdm
 
 from .prune import count_nonzero_parameters, count_parameters
 from .runtime import eval_mode
+
+# torch's benchmark Timer imports torch.utils.cpp_extension, which logs "No CUDA runtime is found, using CUDA_HOME=..."
+# on a machine with a CUDA toolkit and no GPU. The Timer compiles nothing here, so that line would only puzzle a learner
+# (and land on stderr in every check cell): it is silenced for this one import.
+_CPP_EXTENSION_LOG = logging.getLogger("torch.utils.cpp_extension")
+_level = _CPP_EXTENSION_LOG.level
+_CPP_EXTENSION_LOG.setLevel(logging.ERROR)
+try:
+    from torch.utils import benchmark
+finally:
+    _CPP_EXTENSION_LOG.setLevel(_level)
 
 
 def checkpoint_bytes(model: nn.Module) -> int:
@@ -48,29 +59,28 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return int(macs)
 
 
+_TIMER_WARMUP = 2  # untimed passes torch's Timer.timeit runs before it starts the clock
+
+
 @torch.no_grad()
 def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1,
-                    repeats: int = 20, warmup: int = 3) -> float:
-    """Median wall-clock milliseconds of one forward pass on a (batch_size, *input_shape) batch.
+                    repeats: int = 20, warmup: int = 3, threads: int | None = None) -> float:
+    """Wall-clock milliseconds of one forward pass on a (batch_size, *input_shape) batch: the mean of
+    `repeats` consecutive passes.
 
-    Runs in eval mode on the model's device after `warmup` untimed passes; the median resists
-    the odd slow run caused by other work on the machine.
+    torch's benchmark Timer takes the time, at `threads` torch threads (None: torch's current count)
+    for this measurement only, synchronising CUDA around it; `warmup` untimed passes go first (at least
+    the two the Timer always runs). Runs in eval mode on the model's device; repeat the measurement in
+    rounds (interleaved_timings) and take the median to resist the odd slow run.
     """
     device = next(model.parameters()).device
     x = torch.randn(batch_size, *input_shape, device=device)
-    times = []
+    timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x},
+                            num_threads=threads or torch.get_num_threads())
     with eval_mode(model):
-        for _ in range(warmup):
+        for _ in range(warmup - _TIMER_WARMUP):
             model(x)
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        return timer.timeit(repeats).mean * 1000
 
 
 def interleaved_timings(models: Mapping[Hashable, nn.Module], input_shape: tuple[int, ...],
@@ -78,22 +88,19 @@ def interleaved_timings(models: Mapping[Hashable, nn.Module], input_shape: tuple
                         threads: int | None = None, warmup: int = 1) -> dict[tuple[Hashable, int], list[float]]:
     """CPU latency (ms) of each model at each batch size, one figure per round: {(name, batch_size): [ms, ...]}.
 
-    Every model is timed once per round (the median of `repeats` passes after `warmup`), round after
-    round, so a change of load on the machine hits all models alike; the spread of a model's rounds
-    is the noise of the measurement. Copies run on the CPU with `threads` torch threads (None:
-    torch's default); `models` are untouched. Introduced in notebook 05.
+    Every model is timed once per round (measure_latency: the mean of `repeats` passes after `warmup`),
+    round after round, so a change of load on the machine hits all models alike; the spread of a model's
+    rounds is the noise of the measurement. Copies run on the CPU with `threads` torch threads (None:
+    torch's current count), set by the Timer for each measurement; `models` and torch's thread count are
+    left as they were. Introduced in notebook 05.
     """
     cpu_models = {name: copy.deepcopy(model).cpu().eval() for name, model in models.items()}
+    threads = threads or torch.get_num_threads()
     times: dict[tuple[Hashable, int], list[float]] = {(name, b): [] for name in cpu_models for b in batch_sizes}
-    default_threads = torch.get_num_threads()
-    torch.set_num_threads(threads or default_threads)
-    try:
-        for _ in tqdm(range(rounds), desc="latency rounds", leave=False):
-            for name, model in cpu_models.items():
-                for b in batch_sizes:
-                    times[name, b].append(measure_latency(model, input_shape, b, repeats, warmup))
-    finally:
-        torch.set_num_threads(default_threads)
+    for _ in tqdm(range(rounds), desc="latency rounds", leave=False):
+        for name, model in cpu_models.items():
+            for b in batch_sizes:
+                times[name, b].append(measure_latency(model, input_shape, b, repeats, warmup, threads))
     return times
 
 

@@ -1,10 +1,14 @@
-"""The workbook's models: the source's LeNet and torchvision's ResNet50 / ResNet18."""
+"""The workbook's models: the source's LeNet and torchvision's ResNet50 / ResNet18, and the architecture of
+a pruned one as data (`channel_counts`, `shrink_to`), so a model with channels removed rebuilds from its record."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+
+_BN = nn.modules.batchnorm._BatchNorm
 
 
 class WeightsNotAvailableError(RuntimeError):
@@ -87,3 +91,57 @@ def build_model(arch: str, num_classes: int, small_input: bool = False) -> nn.Mo
     if arch in ("resnet18", "resnet50"):
         return _resnet(arch, num_classes, small_input, pretrained=False)
     raise ValueError(f"unknown architecture {arch!r}; choose 'lenet', 'resnet18' or 'resnet50'")
+
+
+def channel_counts(model: nn.Module) -> dict[str, list[int]]:
+    """The architecture of a pruned model: [out, in, groups] per Conv2d, [out, in] per Linear,
+    [features] per BatchNorm. Saved in a checkpoint's metadata to rebuild the model on load."""
+    counts: dict[str, list[int]] = {}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            counts[name] = [m.out_channels, m.in_channels, m.groups]
+        elif isinstance(m, nn.Linear):
+            counts[name] = [m.out_features, m.in_features]
+        elif isinstance(m, _BN):
+            counts[name] = [m.num_features]
+    return counts
+
+
+def _empty_like(param: torch.Tensor | None, *shape: int) -> torch.Tensor | None:
+    return None if param is None else torch.zeros(*shape, dtype=param.dtype, device=param.device)
+
+
+def shrink_to(model: nn.Module, counts: dict[str, list[int]]) -> nn.Module:
+    """Resize `model`'s layers in place to `counts` (from channel_counts); weights are left
+    uninitialised (zeros) for load_state_dict to fill. Returns `model`."""
+    modules = dict(model.named_modules())
+    unknown = sorted(set(counts) - set(modules))
+    if unknown:
+        raise ValueError(f"the channel counts name layers the model lacks: {unknown[:5]}; were they "
+                         "saved from another architecture?")
+    for name, count in counts.items():
+        m = modules[name]
+        if isinstance(m, nn.Conv2d):
+            m.out_channels, m.in_channels, m.groups = count
+            m.weight = nn.Parameter(_empty_like(m.weight, m.out_channels, m.in_channels // m.groups,
+                                                *m.kernel_size))
+            if m.bias is not None:
+                m.bias = nn.Parameter(_empty_like(m.bias, m.out_channels))
+        elif isinstance(m, nn.Linear):
+            m.out_features, m.in_features = count
+            m.weight = nn.Parameter(_empty_like(m.weight, *count))
+            if m.bias is not None:
+                m.bias = nn.Parameter(_empty_like(m.bias, m.out_features))
+        elif isinstance(m, _BN):
+            (m.num_features,) = count
+            for attr in ("weight", "bias"):
+                if getattr(m, attr) is not None:
+                    setattr(m, attr, nn.Parameter(_empty_like(getattr(m, attr), *count)))
+            for attr in ("running_mean", "running_var"):
+                if getattr(m, attr) is not None:
+                    setattr(m, attr, _empty_like(getattr(m, attr), *count))
+        else:
+            raise ValueError(f"layer {name} is a {type(m).__name__}; channel counts cover only "
+                             "Conv2d, Linear and BatchNorm")
+    return model
+

@@ -3,12 +3,14 @@
 Comb: trace the model into coupled groups, the channels that must go together because a
 residual add (or a layer and its BatchNorm) ties them. Prune: rank the channels of all groups
 with a pluggable importance and remove the lowest until the model's MACs reach a target.
-Export: a plain state_dict plus per-layer channel counts, rebuilt on load. Introduced in notebook 05.
+Export: a plain state_dict plus per-layer channel counts (`models.channel_counts`), rebuilt on load by
+`models.shrink_to`. Introduced in notebook 05.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 
@@ -17,7 +19,6 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch_pruning as tp
-from torch.utils.data import DataLoader
 
 from .runtime import eval_mode
 
@@ -238,80 +239,23 @@ class ChannelPruner:
         return self.model
 
 
-@torch.no_grad()
-def recalibrate_bn(model: nn.Module, loader: DataLoader, num_batches: int = 10) -> nn.Module:
+def recalibrate_bn(model: nn.Module, loader: Iterable, num_batches: int = 10) -> nn.Module:
     """Re-estimate every BatchNorm's running mean and variance from `num_batches` training batches.
 
-    Removing channels shifts what each BatchNorm sees, so its stored statistics go stale;
-    forward passes in train mode (no gradients, no weight change) refresh them. Returns `model`.
+    Removing channels shifts what each BatchNorm sees, so its stored statistics go stale. torch's
+    `swa_utils.update_bn` refreshes them: statistics reset, a plain average over the batches
+    (momentum None), forward passes in train mode without gradients (no weight changes). Every
+    BatchNorm's momentum and the model's train/eval mode are restored afterwards, also when the
+    loader fails midway. `loader` gives (inputs, targets) batches. Returns `model`.
     """
-    bns = [m for m in model.modules() if isinstance(m, _BN) and m.track_running_stats]
+    bns = [m for m in model.modules() if isinstance(m, _BN)]
     momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # a plain average over the batches below
-    device = next(model.parameters()).device
     was_training = model.training
-    model.train()
-    for i, (inputs, _) in enumerate(loader):
-        if i >= num_batches:
-            break
-        model(inputs.to(device))
-    model.train(was_training)
-    for m, momentum in zip(bns, momenta):
-        m.momentum = momentum
+    device = next(model.parameters()).device
+    try:
+        torch.optim.swa_utils.update_bn(itertools.islice(loader, num_batches), model, device)
+    finally:
+        for m, momentum in zip(bns, momenta):
+            m.momentum = momentum
+        model.train(was_training)
     return model
-
-
-def channel_counts(model: nn.Module) -> dict[str, list[int]]:
-    """The architecture of a pruned model: [out, in, groups] per Conv2d, [out, in] per Linear,
-    [features] per BatchNorm. Saved in a checkpoint's metadata to rebuild the model on load."""
-    counts: dict[str, list[int]] = {}
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d):
-            counts[name] = [m.out_channels, m.in_channels, m.groups]
-        elif isinstance(m, nn.Linear):
-            counts[name] = [m.out_features, m.in_features]
-        elif isinstance(m, _BN):
-            counts[name] = [m.num_features]
-    return counts
-
-
-def _empty_like(param: torch.Tensor | None, *shape: int) -> torch.Tensor | None:
-    return None if param is None else torch.zeros(*shape, dtype=param.dtype, device=param.device)
-
-
-def shrink_to(model: nn.Module, counts: dict[str, list[int]]) -> nn.Module:
-    """Resize `model`'s layers in place to `counts` (from channel_counts); weights are left
-    uninitialised (zeros) for load_state_dict to fill. Returns `model`."""
-    modules = dict(model.named_modules())
-    unknown = sorted(set(counts) - set(modules))
-    if unknown:
-        raise ValueError(f"the channel counts name layers the model lacks: {unknown[:5]}; were they "
-                         "saved from another architecture?")
-    for name, count in counts.items():
-        m = modules[name]
-        if isinstance(m, nn.Conv2d):
-            m.out_channels, m.in_channels, m.groups = count
-            m.weight = nn.Parameter(_empty_like(m.weight, m.out_channels, m.in_channels // m.groups,
-                                                *m.kernel_size))
-            if m.bias is not None:
-                m.bias = nn.Parameter(_empty_like(m.bias, m.out_channels))
-        elif isinstance(m, nn.Linear):
-            m.out_features, m.in_features = count
-            m.weight = nn.Parameter(_empty_like(m.weight, *count))
-            if m.bias is not None:
-                m.bias = nn.Parameter(_empty_like(m.bias, m.out_features))
-        elif isinstance(m, _BN):
-            (m.num_features,) = count
-            for attr in ("weight", "bias"):
-                if getattr(m, attr) is not None:
-                    setattr(m, attr, nn.Parameter(_empty_like(getattr(m, attr), *count)))
-            for attr in ("running_mean", "running_var"):
-                if getattr(m, attr) is not None:
-                    setattr(m, attr, _empty_like(getattr(m, attr), *count))
-        else:
-            raise ValueError(f"layer {name} is a {type(m).__name__}; channel counts cover only "
-                             "Conv2d, Linear and BatchNorm")
-    return model
-

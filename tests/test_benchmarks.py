@@ -28,7 +28,7 @@ def test_structured_latency_prints_macs_and_speedups(tmp_path, seeded, capsys):
     handover.save(dense, folder, "teacher", meta)
     pruner = structured.ChannelPruner(dense, (3, 16, 16))
     pruned = pruner.prune_to(tp.importance.RandomImportance(), pruner.macs() / 2)
-    pruned_meta = dataclasses.replace(meta, layer_channels=structured.channel_counts(pruned))
+    pruned_meta = dataclasses.replace(meta, layer_channels=models.channel_counts(pruned))
     handover.save(pruned, folder, "structured", pruned_meta.with_extra(variant="random", mac_target=2))
 
     load_script("structured_latency").main(["--data-root", str(tmp_path), "--batch-sizes", "1", "2",
@@ -63,7 +63,7 @@ def test_deploy_latency_prints_int8_speedups_per_round(tmp_path, seeded, capsys)
     handover.save(models.resnet50(10).eval(), folder, "teacher", meta)
     handover.save(models.resnet18(10).eval(), folder, "student", dataclasses.replace(meta, arch="resnet18"))
 
-    load_script("deploy_latency").main(["--data-root", str(tmp_path), "--variants", "resnet18_kd", "--batch-sizes",
+    load_script("deploy_latency").main(["--data-root", str(tmp_path), "--variants", "resnet18_kd_int8", "--batch-sizes",
                                         "1", "2", "--threads", "1", "--rounds", "2", "--repeats", "1"])
     out = capsys.readouterr().out
     assert "input (3, 16, 16), 1 threads, 2 interleaved rounds" in out

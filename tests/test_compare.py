@@ -69,3 +69,47 @@ def test_correct_and_comparison_table():
     table = compare.comparison_table({"x": outcomes(950), "y": outcomes(900)}, [("x", "y")])
     assert table.loc[0, ["A %", "B %", "A - B (points)"]].tolist() == pytest.approx([95.0, 90.0, 5.0])
     assert bool(table.loc[0, "distinguishable"]) and table.loc[0, "verdict"].startswith("x is 5.0 points above y")
+
+
+def loop_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """The interval as paired_bootstrap computed it before it was vectorised: one resample at a time."""
+    seeds, images = a.shape
+    rng = np.random.default_rng(seed)
+    diff = a - b
+    estimates = np.empty(resamples)
+    for i in range(resamples):
+        rows = rng.integers(0, seeds, seeds) if seeds > 1 else np.zeros(1, dtype=int)
+        cols = rng.integers(0, images, images)
+        estimates[i] = diff[np.ix_(rows, cols)].mean()
+    tail = (1 - compare.LEVEL) / 2 * 100  # as paired_bootstrap writes it (2.5000000000000022, not 2.5)
+    low, high = np.percentile(estimates, [tail, 100 - tail]) * 100
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize(("seeds", "images", "seed"), [(1, 1000, 0), (1, 997, 5), (3, 401, 0), (2, 250, 7)])
+def test_vectorised_resamples_give_exactly_the_loops_interval(seeds, images, seed, monkeypatch):
+    monkeypatch.setattr(compare, "_CHUNK_ENTRIES", 50_000)  # several chunks: the stream must carry across them
+    rng = np.random.default_rng(100 + seeds)
+    a = (rng.random((seeds, images)) < 0.8).astype(float)
+    b = (rng.random((seeds, images)) < 0.75).astype(float)
+    d = compare.paired_bootstrap(a if seeds > 1 else a[0], b if seeds > 1 else b[0], resamples=600, seed=seed)
+    assert (d.low, d.high) == loop_bootstrap(a, b, 600, seed)
+
+
+def test_one_seed_interval_matches_scipy_percentile_bootstrap():
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    a = rng.random(800) < 0.85
+    b = rng.random(800) < 0.8
+    d = compare.paired_bootstrap(a, b, resamples=4000, seed=0)
+    diff = a.astype(float) - b.astype(float)  # paired: resample the per-image differences
+    ci = stats.bootstrap((diff,), np.mean, n_resamples=4000, method="percentile", confidence_level=0.95,
+                         random_state=np.random.default_rng(0)).confidence_interval
+    assert d.low == pytest.approx(ci.low * 100, abs=0.3)
+    assert d.high == pytest.approx(ci.high * 100, abs=0.3)
+
+
+def test_resamples_must_be_positive():
+    with pytest.raises(ValueError, match="resamples must be at least 1, not 0"):
+        compare.paired_bootstrap(outcomes(900), outcomes(890), resamples=0)

@@ -1,12 +1,10 @@
 """peel_utils.deploy on tiny models: int8 close to fp32, the size formula, bad layers, the model untouched."""
 
-import math
-
 import pytest
 import torch
 import torch.nn as nn
 
-from peel_utils import deploy, storage
+from peel_utils import deploy
 
 
 class TinyNet(nn.Module):
@@ -96,44 +94,6 @@ def test_bf16_autocast_wrapper_returns_fp32_close_to_fp32():
         assert torch.allclose(out, model(x), atol=0.05, rtol=0.05)
 
 
-def test_int8_sizes_against_hand_computed_bytes():
-    weight = torch.zeros(4, 2, 3, 3)  # 72 entries, 8 non-zero
-    weight[0, 0, 0, :] = torch.tensor([1.0, -0.5, 0.25])
-    weight[1, 1, 2, :] = torch.tensor([2.0, 1.0, -2.0])
-    weight[3, 0, 1, 1:] = torch.tensor([0.1, 0.2])
-    state = {"conv.weight": weight, "bn.bias": torch.ones(4)}
-    sparse = deploy.int8_state_dict(state, sparse=True)
-    # bitmask ceil(72 / 8) = 9 bytes + 8 int8 values + 4 fp32 scales + the shape (4 int64) + bias 4 fp32
-    assert deploy.payload_bytes(sparse) == 9 + 8 + 4 * 4 + 4 * 8 + 4 * 4
-    dense = deploy.int8_state_dict(state, sparse=False)
-    assert deploy.payload_bytes(dense) == 72 + 4 * 4 + 4 * 4
-    assert sparse["conv.weight" + storage.BITS_SUFFIX].dtype == torch.uint8
-    # round trip: int8 weights back within half a step of each channel's scale
-    restored = deploy.load_int8_state_dict(sparse)
-    scales = weight.abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / 127
-    assert ((restored["conv.weight"] - weight).abs() <= scales.view(-1, 1, 1, 1) / 2 + 1e-7).all()
-    assert torch.equal(restored["conv.weight"] == 0, weight == 0)
-    assert torch.equal(deploy.load_int8_state_dict(dense)["conv.weight"], restored["conv.weight"])
-    assert torch.equal(restored["bn.bias"], state["bn.bias"])
-
-
-def test_quantize_weight_per_channel():
-    weight = torch.tensor([[1.0, -0.5], [0.0, 0.0], [0.03, -0.04]])
-    q, scale = deploy.quantize_weight(weight)
-    assert q.dtype == torch.int8
-    assert q.tolist() == [[127, -64], [0, 0], [95, -127]]
-    assert math.isclose(scale[0].item(), 1 / 127, rel_tol=1e-6) and scale[1].item() == 1.0
-
-
-def test_compressed_bytes(tmp_path):
-    path = tmp_path / "zeros.bin"
-    path.write_bytes(bytes(100_000))
-    assert deploy.compressed_bytes(path, "lzma") < 1000
-    assert deploy.compressed_bytes(path, "zlib") < 1000
-    with pytest.raises(ValueError, match="unknown compressor"):
-        deploy.compressed_bytes(path, "zip")
-
-
 def test_cpu_capability_states_plainly():
     cap = deploy.cpu_capability()
     assert cap.capability == torch.backends.cpu.get_cpu_capability()
@@ -141,3 +101,33 @@ def test_cpu_capability_states_plainly():
     assert sentence.startswith("torch's CPU capability is") and sentence.endswith(".")
     none = deploy.CpuCapability("DEFAULT", vnni=False, amx=False, avx512_bf16=False)
     assert "without VNNI" in none.describe() and "little or no gain" in none.describe()
+
+
+def test_variant_table_names_registered_hand_over_files():
+    from peel_utils import handover
+
+    assert set(deploy.MODELS.values()) <= set(handover.REGISTRY)
+    assert {variant.model for variant in deploy.VARIANTS.values()} == set(deploy.MODELS)
+    assert {variant.runs_as for variant in deploy.VARIANTS.values()} == {
+        "eager fp32", "fp32 + compile", "bf16 + compile", "int8 + compile"}
+
+
+def test_build_variant_eager_is_the_float_model_and_bad_names_are_refused():
+    floats = {"dense": _tiny()}
+    assert deploy.build_variant("dense_fp32", floats, [], (3, 8, 8), (1,)) is floats["dense"]
+    with pytest.raises(ValueError, match="no deployable variant 'dense_int4'"):
+        deploy.build_variant("dense_int4", floats, [], (3, 8, 8), (1,))
+    with pytest.raises(ValueError, match="float model 'gmp90'.*handover key 'gmp'"):
+        deploy.build_variant("gmp90_sparse_int8", floats, [], (3, 8, 8), (1,))
+
+
+@pytest.mark.slow  # quantises and compiles (15 s)
+def test_build_variant_int8_is_quantised_compiled_and_warmed_up():
+    floats = {"resnet18_kd": _tiny()}
+    deployed = deploy.build_variant("resnet18_kd_int8", floats, _calibration(), (3, 8, 8), (2,), calibration_batches=4)
+    assert isinstance(deployed, deploy.Deployed)
+    reference = deploy.quantize_int8(floats["resnet18_kd"], _calibration(), (3, 8, 8), calibration_batches=4)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(deployed.model(x), reference(x))  # the int8 model before compiling, as 06 exports it
+        assert torch.allclose(deployed(x), reference(x), atol=0.05)

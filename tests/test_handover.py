@@ -1,6 +1,10 @@
 """peel_utils.handover: the registry of files passed between notebooks, their records, load and train_or_load."""
 
 import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,8 +18,6 @@ META = handover.Meta("resnet18", 4, small_input=False, image_size=16, in_channel
 
 
 def test_every_file_is_written_by_an_existing_notebook():
-    from pathlib import Path
-
     notebooks = {p.stem for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")}
     assert {entry.notebook for entry in handover.REGISTRY.values()} <= notebooks
     assert all(entry.file.startswith(entry.notebook[:2]) for entry in handover.REGISTRY.values())
@@ -60,12 +62,13 @@ def test_structured_model_is_rebuilt_from_its_layer_channels(tmp_path, seeded):
     pruner = structured.ChannelPruner(dense, META.input_shape)
     pruned = pruner.prune_to(tp.importance.RandomImportance(), pruner.macs() / 2).eval()
     handover.save(pruned, tmp_path, "structured",
-                  dataclasses.replace(META, layer_channels=structured.channel_counts(pruned)))
+                  dataclasses.replace(META, layer_channels=models.channel_counts(pruned)).with_extra(
+                      variant="random", mac_target=2))
     loaded, meta = handover.load(tmp_path, "structured")
     x = torch.randn(3, *META.input_shape)
     with torch.no_grad():
         assert torch.equal(loaded(x), pruned(x))
-    assert meta.layer_channels == structured.channel_counts(pruned)
+    assert meta.layer_channels == models.channel_counts(pruned)
 
 
 def test_train_or_load_trains_once_per_recipe(tmp_path, seeded):
@@ -94,3 +97,37 @@ def test_a_record_with_tuples_still_counts_as_the_same_recipe(tmp_path):
     handover.save(models.LeNet(), tmp_path, "lenet", meta)
     assert handover.is_current(tmp_path, "lenet", meta)
     assert not handover.is_current(tmp_path, "lenet", META)
+
+
+def test_importing_handover_leaves_torch_pruning_unloaded():
+    code = "import sys, peel_utils.handover; print('torch_pruning' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert result.stdout.strip() == "False"
+
+
+def test_save_refuses_a_record_without_a_declared_key_and_writes_nothing(tmp_path):
+    assert handover.REGISTRY["pruned"].provides == ("prune_method", "ratio")
+    with pytest.raises(ValueError, match=r"'pruned' \(02_resnet50_pruned.pt\) must record 'ratio'.*ratio=\.\.\."):
+        handover.save(models.LeNet(), tmp_path, "pruned", META.with_extra(prune_method="global"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_an_old_record_without_a_declared_key_names_the_notebook(tmp_path):
+    meta = META.with_extra(dense_same_budget_test_accuracy=0.9)
+    handover.save(models.resnet18(4), tmp_path, "gmp", meta)
+    json_path = tmp_path / "03_resnet50_gmp.json"
+    json_path.write_text(json_path.read_text().replace('"dense_same_budget_test_accuracy": 0.9,', ""))
+    with pytest.raises(ValueError, match=r"lacks 'dense_same_budget_test_accuracy'.*re-run that notebook") as err:
+        handover.load(tmp_path, "gmp")
+    assert "notebooks/03_resnet50_finetune.ipynb" in str(err.value)
+
+
+def test_every_recipe_entry_read_across_notebooks_is_declared():
+    root = Path(__file__).resolve().parents[1]
+    sources = [*(root / "notebooks").glob("*.ipynb"), *(root / "benchmarks").glob("*.py")]
+    read = {key for source in sources
+            for key in re.findall(r"""\.extra(?:\[|\.get\()\\?["']([a-z_0-9]+)""", source.read_text())}
+    declared = {key for entry in handover.REGISTRY.values() for key in entry.provides}
+    assert {"ratio", "dense_same_budget_test_accuracy", "variant"} <= read  # the pattern finds the reads
+    assert read <= declared

@@ -50,33 +50,84 @@ def test_count_nonzero_parameters():
     assert measure.count_nonzero_parameters(model) == total - 54
 
 
-def test_latency_positive_and_cost_row():
+class Clock:
+    """A fake clock for torch's Timer: it moves only when the stub model runs, 4 ms a pass."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def __deepcopy__(self, memo) -> "Clock":
+        return self  # a copied model still moves the one clock
+
+
+class Stub(nn.Module):
+    """A model that counts its passes, notes the thread count of each and advances the fake clock."""
+
+    def __init__(self, clock: Clock, ms: float = 4.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1))
+        self.clock, self.ms, self.threads = clock, ms, []
+
+    def forward(self, x):
+        self.threads.append(torch.get_num_threads())
+        self.clock.now += self.ms / 1000
+        return x * self.weight
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """measure's Timer reads the fake clock."""
+    fake = Clock()
+    real = measure.benchmark.Timer
+    monkeypatch.setattr(measure.benchmark, "Timer", lambda *args, **kwargs: real(*args, timer=fake, **kwargs))
+    return fake
+
+
+def test_measure_latency_counts_passes_and_threads(clock):
+    stub = Stub(clock).train()
+    threads = torch.get_num_threads()
+    target = 1 if threads > 1 else 2
+    assert measure.measure_latency(stub, (3,), batch_size=2, repeats=5, warmup=3, threads=target) == pytest.approx(4.0)
+    # warmup 3: one pass of ours, then the Timer's two untimed passes and the 5 timed ones at the asked thread count
+    assert len(stub.threads) == 1 + 2 + 5 and stub.threads[1:] == [target] * 7
+    assert torch.get_num_threads() == threads and stub.training
+    assert measure.measure_latency(Stub(clock, ms=2.5), (3,), repeats=2, warmup=0) == pytest.approx(2.5)
+
+
+def test_cost_row_counts_exactly(clock):
     model = small_model()
-    assert measure.measure_latency(model, (3, 8, 8), batch_size=4, repeats=3, warmup=1) > 0
     row = measure.cost_row(model, (3, 8, 8), batch_sizes=(1, 2), repeats=2)
     assert row["params"] == 3 * 4 * 9 + 256 * 10
     assert row["nonzero_params"] == row["params"]
     assert row["macs"] == 9472
     assert row["checkpoint_kb"] == measure.checkpoint_bytes(model) / 1024
-    assert row["latency_ms_b1"] > 0 and row["latency_ms_b2"] > 0
+    assert set(row) == {"params", "nonzero_params", "checkpoint_kb", "macs", "latency_ms_b1", "latency_ms_b2"}
 
 
-def test_interleaved_latencies_times_every_model_and_batch_and_restores_threads():
-    small, wide = small_model().train(), nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1))
+def test_interleaved_timings_time_every_model_batch_and_round_and_restore_threads(clock):
+    stubs = {"small": Stub(clock, ms=2.0).train(), ("wide", 2): Stub(clock, ms=8.0)}
     threads = torch.get_num_threads()
-    timed = measure.interleaved_latencies({"small": small, ("wide", 2): wide}, (3, 8, 8), batch_sizes=(1, 16),
-                                          rounds=2, repeats=2, threads=1)
-    assert set(timed) == {("small", 1), ("small", 16), (("wide", 2), 1), (("wide", 2), 16)}
-    assert all(ms > 0 for ms in timed.values())
-    assert timed[("wide", 2), 16] > timed["small", 16]  # about 250x the MACs
-    assert torch.get_num_threads() == threads and small.training  # the models and torch left as they were
+    timed = measure.interleaved_timings(stubs, (3,), batch_sizes=(1, 16), rounds=3, repeats=2, threads=1)
+    assert list(timed) == [("small", 1), ("small", 16), (("wide", 2), 1), (("wide", 2), 16)]
+    assert timed["small", 16] == pytest.approx([2.0] * 3) and timed[("wide", 2), 1] == pytest.approx([8.0] * 3)
+    assert torch.get_num_threads() == threads and stubs["small"].training  # torch and the models left as they were
+    assert stubs["small"].threads == []  # copies were timed, not the models given
+    medians = measure.interleaved_latencies(stubs, (3,), batch_sizes=(4,), rounds=2, repeats=1, threads=1)
+    assert medians == pytest.approx({("small", 4): 2.0, (("wide", 2), 4): 8.0})
 
 
-def test_interleaved_timings_keep_every_round_and_spread():
-    timed = measure.interleaved_timings({"small": small_model()}, (3, 8, 8), batch_sizes=(2,), rounds=3, repeats=1)
-    assert list(timed) == [("small", 2)] and len(timed["small", 2]) == 3
+def test_spread():
     assert measure.spread([10.0, 12.0, 11.0]) == pytest.approx(2 / 11)
     assert measure.spread([5.0, 5.0]) == 0.0
+
+
+def test_measure_latency_times_a_real_model():
+    # the real clock: a tiny model at one thread, batch 2, timed without error and in milliseconds
+    ms = measure.measure_latency(small_model(), (3, 8, 8), batch_size=2, repeats=2, warmup=0, threads=1)
+    assert 0 < ms < 10_000
 
 
 def test_latency_threads_is_capped_by_the_cores_and_checked():

@@ -37,3 +37,25 @@ def test_pretrained_offline_names_the_fix(monkeypatch, tmp_path):
     monkeypatch.setattr(torchvision.models._api.WeightsEnum, "get_state_dict", no_network)
     with pytest.raises(models.WeightsNotAvailableError, match="pretrained=False"):
         models.resnet18(num_classes=10, pretrained=True)
+
+
+def test_channel_counts_and_shrink_to_round_trip():
+    narrow = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 4, 1, groups=4),
+                                 torch.nn.Flatten(), torch.nn.Linear(4 * 3 * 3, 2))
+    counts = models.channel_counts(narrow)
+    assert counts == {"0": [4, 3, 1], "1": [4], "2": [4, 4, 4], "4": [2, 36]}
+    wide = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Conv2d(8, 8, 1, groups=8),
+                               torch.nn.Flatten(), torch.nn.Linear(8 * 3 * 3, 2))
+    rebuilt = models.shrink_to(wide, counts)
+    assert models.channel_counts(rebuilt) == counts
+    rebuilt.load_state_dict(narrow.state_dict())  # every tensor has the narrow shape
+    x = torch.randn(2, 3, 5, 5)
+    with torch.no_grad():
+        assert torch.equal(rebuilt.eval()(x), narrow.eval()(x))
+
+
+def test_shrink_to_refuses_unknown_layers_and_types():
+    with pytest.raises(ValueError, match=r"layers the model lacks: \['conv9'\]"):
+        models.shrink_to(models.LeNet(), {"conv9": [1, 1, 1]})
+    with pytest.raises(ValueError, match="layer 0 is a Embedding"):
+        models.shrink_to(torch.nn.Sequential(torch.nn.Embedding(4, 2)), {"0": [4]})

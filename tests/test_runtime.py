@@ -14,9 +14,15 @@ def test_seed_everything_repeats_every_generator():
     assert draw() == draw()
 
 
-def test_device_auto_and_cpu():
+def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert runtime.get_device("cpu") == torch.device("cpu")
-    assert runtime.get_device("auto").type in {"cpu", "cuda", "mps"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert runtime.get_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert runtime.get_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.get_device("auto") == torch.device("cuda")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.utils.prune as torch_prune
@@ -76,3 +78,48 @@ def test_bad_inputs(pruned_lenet, tmp_path):
         storage.storage_table({"dense": 10}, original="sparse")
     with pytest.raises(ValueError, match="empty"):
         storage.storage_table({})
+
+
+def test_int8_sizes_against_hand_computed_bytes():
+    weight = torch.zeros(4, 2, 3, 3)  # 72 entries, 8 non-zero
+    weight[0, 0, 0, :] = torch.tensor([1.0, -0.5, 0.25])
+    weight[1, 1, 2, :] = torch.tensor([2.0, 1.0, -2.0])
+    weight[3, 0, 1, 1:] = torch.tensor([0.1, 0.2])
+    state = {"conv.weight": weight, "bn.bias": torch.ones(4)}
+    sparse = storage.int8_state_dict(state, sparse=True)
+    # bitmask ceil(72 / 8) = 9 bytes + 8 int8 values + 4 fp32 scales + the shape (4 int64) + bias 4 fp32
+    assert storage.payload_bytes(sparse) == 9 + 8 + 4 * 4 + 4 * 8 + 4 * 4
+    dense = storage.int8_state_dict(state, sparse=False)
+    assert storage.payload_bytes(dense) == 72 + 4 * 4 + 4 * 4
+    assert sparse["conv.weight" + storage.BITS_SUFFIX].dtype == torch.uint8
+    # round trip: int8 weights back within half a step of each channel's scale
+    restored = storage.load_int8_state_dict(sparse)
+    scales = weight.abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / 127
+    assert ((restored["conv.weight"] - weight).abs() <= scales.view(-1, 1, 1, 1) / 2 + 1e-7).all()
+    assert torch.equal(restored["conv.weight"] == 0, weight == 0)
+    assert torch.equal(storage.load_int8_state_dict(dense)["conv.weight"], restored["conv.weight"])
+    assert torch.equal(restored["bn.bias"], state["bn.bias"])
+
+
+def test_quantize_weight_per_channel():
+    weight = torch.tensor([[1.0, -0.5], [0.0, 0.0], [0.03, -0.04]])
+    q, scale = storage.quantize_weight(weight)
+    assert q.dtype == torch.int8
+    assert q.tolist() == [[127, -64], [0, 0], [95, -127]]
+    assert math.isclose(scale[0].item(), 1 / 127, rel_tol=1e-6) and scale[1].item() == 1.0
+
+
+def test_compressed_bytes(tmp_path):
+    path = tmp_path / "zeros.bin"
+    path.write_bytes(bytes(100_000))
+    assert storage.compressed_bytes(path, "lzma") < 1000
+    assert storage.compressed_bytes(path, "zlib") < 1000
+    with pytest.raises(ValueError, match="unknown compressor"):
+        storage.compressed_bytes(path, "zip")
+
+
+def test_int8_refuses_prune_reparametrisation():
+    attached = LeNet()
+    torch_prune.l1_unstructured(attached.fc1, "weight", amount=0.5)
+    with pytest.raises(ValueError, match="fc1.weight_mask.*prune.remove"):
+        storage.int8_state_dict(attached)

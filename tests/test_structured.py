@@ -55,10 +55,10 @@ def test_iterative_steps_and_an_unreachable_target(resnet18):
     pruner = structured.ChannelPruner(resnet18, SHAPE, max_group_ratio=0.5)
     dense = pruner.macs()
     pruner.prune_to(tp.importance.RandomImportance(), dense / 1.5)
-    step1 = structured.channel_counts(pruner.model)
+    step1 = models.channel_counts(pruner.model)
     with pytest.raises(ValueError, match="cannot be reached.*Nothing was removed"):
         pruner.prune_to(tp.importance.RandomImportance(), dense / 100)
-    assert structured.channel_counts(pruner.model) == step1  # a failed step removes nothing
+    assert models.channel_counts(pruner.model) == step1  # a failed step removes nothing
     pruner.prune_to(tp.importance.RandomImportance(), dense / 2)
     assert pruner.macs() <= dense / 2
     assert pruner.model.layer1[0].conv1.out_channels >= 32  # at most half of a group goes
@@ -79,6 +79,24 @@ def test_recalibrate_bn_refreshes_running_stats_only(resnet18):
     assert torch.allclose(resnet18.bn1.running_mean, mean, atol=1e-5)
     assert torch.allclose(resnet18.bn1.running_var, var, rtol=1e-4)
     assert all(torch.equal(weights[k], v) for k, v in resnet18.named_parameters())
+
+
+def test_recalibrate_bn_restores_momenta_and_mode_when_the_loader_fails(resnet18):
+    resnet18.bn1.momentum = 0.3
+    resnet18.layer1[0].bn1.momentum = None
+
+    def failing():
+        yield torch.randn(4, *SHAPE), torch.zeros(4, dtype=torch.long)
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        structured.recalibrate_bn(resnet18, failing(), num_batches=3)
+    assert not resnet18.training
+    assert resnet18.bn1.momentum == 0.3 and resnet18.layer1[0].bn1.momentum is None
+    assert resnet18.layer2[0].bn1.momentum == 0.1
+    resnet18.train()
+    structured.recalibrate_bn(resnet18, [(torch.randn(4, *SHAPE), None)] * 5, num_batches=3)
+    assert resnet18.training and resnet18.bn1.num_batches_tracked.item() == 3  # only num_batches batches
 
 
 class Scaled(nn.Module):
