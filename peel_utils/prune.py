@@ -11,6 +11,7 @@ evaluates a model.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator, Sequence
 
 import pandas as pd
@@ -92,8 +93,18 @@ def layer_sparsity_table(model: nn.Module) -> pd.DataFrame:
 
 # --- ranking by magnitude ------------------------------------------------------------------------
 
+def as_number(name: str, value: object, allowed: str) -> float:
+    """`value` as a float; TypeError naming the parameter `name`, the value and the `allowed` range
+    unless it is a real number (a 0-d tensor counts; None, a bool or a string does not)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number {allowed}, not {value!r}")
+    return float(value)
+
+
 def _validate_sparsity(sparsity: float) -> float:
-    sparsity = float(sparsity)
+    sparsity = as_number("sparsity", sparsity, "in [0, 1]")
     if math.isnan(sparsity) or not 0.0 <= sparsity <= 1.0:
         raise ValueError(f"sparsity must be a number in [0, 1], not {sparsity}")
     return sparsity
@@ -270,11 +281,26 @@ class ZeroMaskPruner(MaskPruner):
 
 # --- choosing sparsities -------------------------------------------------------------------------
 
+def validate_max_drop(max_drop: float) -> float:
+    """`max_drop` (the accuracy drop allowed, in percentage points: 2.0 is two points) as a float;
+    TypeError unless a number, ValueError unless in [0, 100) (negative, NaN or infinite is refused)."""
+    max_drop = as_number("max_drop", max_drop, "of percentage points in [0, 100) (2.0 is two points)")
+    if not 0.0 <= max_drop < 100.0:  # NaN fails the comparison too
+        raise ValueError(f"max_drop is in percentage points, in [0, 100) (2.0 is two points), not {max_drop}")
+    return max_drop
+
+
 def choose_sparsity_dict(scan: pd.DataFrame, dense_accuracy: float, max_drop: float) -> dict[str, float]:
     """Per layer, the largest scanned sparsity whose accuracy stays within `max_drop` points.
 
-    `scan` is `sweep.sensitivity_scan`'s table (layer, sparsity, accuracy). Introduced in notebook 01.
+    `scan` is `sweep.sensitivity_scan`'s table (layer, sparsity, accuracy in %), `dense_accuracy`
+    the unpruned model's accuracy in % and `max_drop` in percentage points, in [0, 100); anything
+    else raises TypeError or ValueError naming the parameter. Introduced in notebook 01.
     """
+    max_drop = validate_max_drop(max_drop)
+    dense_accuracy = as_number("dense_accuracy", dense_accuracy, "(the unpruned accuracy, in %)")
+    if not 0.0 <= dense_accuracy <= 100.0:  # NaN fails too
+        raise ValueError(f"dense_accuracy is the unpruned accuracy in percent, in [0, 100], not {dense_accuracy}")
     chosen = {}
     for name, rows in scan.groupby("layer", sort=False):
         ok = rows[rows["accuracy"] >= dense_accuracy - max_drop]

@@ -25,10 +25,12 @@ from .checkpoints import atomic_write
 from .prune import (
     GlobalPruner,
     MagnitudeRanking,
+    as_number,
     get_model_sparsity,
     layer_sparsity_table,
     prunable_modules,
     prunable_parameters,
+    validate_max_drop,
     weight_sparsity,
 )
 from .train import evaluate, evaluate_testset
@@ -39,7 +41,7 @@ METHODS = ("global", "per-layer")
 def validate_ratio(ratio: float) -> float:
     """`ratio` as a float, or ValueError unless 0 <= ratio < 1 (1 would zero every weight).
     Introduced in notebook 02."""
-    ratio = float(ratio)
+    ratio = as_number("ratio", ratio, "in [0, 1) (the fraction of weights set to zero)")
     if math.isnan(ratio) or not 0.0 <= ratio < 1.0:
         raise ValueError(f"pruning ratio must be in [0, 1) (the fraction of weights set to zero), "
                          f"not {ratio}")
@@ -122,8 +124,7 @@ def choose_ratio(table: pd.DataFrame, method: str, max_drop: float) -> float:
     accuracy is source 000's fraction, so the bound is `dense - max_drop / 100`. The table needs a
     ratio-0 row (the unpruned model) for the method. Introduced in notebook 02.
     """
-    if not 0.0 <= max_drop < 100.0:
-        raise ValueError(f"max_drop is in percentage points, in [0, 100) (2.0 is two points), not {max_drop}")
+    max_drop = validate_max_drop(max_drop)
     rows = table[table["method"] == method]
     if not (rows["ratio"] == 0).any():
         raise ValueError(f"the table has no ratio 0 row for method {method!r}; sweep with ratio 0 "

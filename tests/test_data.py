@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -26,8 +29,8 @@ def test_mnist5k_three_channels_resized():
     assert torch.equal(image[0], image[2])
 
 
-def test_mnist5k_split_seed_changes_split():
-    a = data.load_dataset("mnist5k", split_seed=0).test.tensors[0]
+def test_mnist5k_split_seed_changes_split(mnist5k):
+    a = mnist5k.test.tensors[0]  # split_seed=0
     b = data.load_dataset("mnist5k", split_seed=1).test.tensors[0]
     assert not torch.equal(a, b)
 
@@ -76,16 +79,71 @@ def test_imagefolder_reads_train_and_test(tmp_path, mnist5k):
     assert splits.train[0][0].shape == (3, 16, 16)
 
 
+def _image_folder(root, layout, images=2):
+    """Real PNG files in root/<split>/<class>/ for each split: [classes] of `layout`."""
+    from PIL import Image
+
+    for split, classes in layout.items():
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for label in classes:
+            folder = root / split / label
+            folder.mkdir()
+            for i in range(images):
+                Image.fromarray(np.full((10, 10, 3), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    return f"imagefolder:{root}"
+
+
+@pytest.mark.parametrize("layout, expected", [
+    ({"train": ["cat", "dog"], "test": ["cat", "cow"]},
+     r"do not hold the same class folders \(train/ has cat, dog\): test/ has cow \(not in train/\); test/ lacks dog"),
+    ({"train": ["cat", "dog"], "val": ["cat"], "test": ["cat", "dog"]},
+     r"do not hold the same class folders \(train/ has cat, dog\): val/ lacks dog\."),
+    ({"train": ["cat"], "test": ["cat"]}, r"has 1 class \(cat\); a classifier needs at least two class folders"),
+    ({"train": [], "test": ["cat", "dog"]}, r"train holds no class folders; imagefolder:.* needs train/ and test/"),
+    ({"train": ["cat", "dog"], "test": []}, r"test holds no class folders"),
+])
+def test_imagefolder_refuses_classes_that_do_not_match(tmp_path, layout, expected):
+    with pytest.raises(ValueError, match=expected):
+        data.load_dataset(_image_folder(tmp_path, layout))
+
+
+def test_imagefolder_refuses_an_empty_class_folder(tmp_path):
+    name = _image_folder(tmp_path, {"train": ["cat", "dog"], "test": ["cat", "dog"]})
+    (tmp_path / "train" / "bird").mkdir()
+    with pytest.raises(ValueError, match=r"class folder\(s\) bird of .*train hold no image files"):
+        data.load_dataset(name)
+
+
+def test_imagefolder_with_val_keeps_the_labels(tmp_path):
+    name = _image_folder(tmp_path, {"train": ["cat", "dog"], "val": ["cat", "dog"], "test": ["cat", "dog"]})
+    splits = data.load_dataset(name, channels=1, image_size=28)
+    assert splits.sizes() == {"train": 4, "val": 4, "test": 4}
+    assert splits.class_names == ["cat", "dog"] and splits.in_channels == 1
+    assert [splits.test[i][1] for i in range(4)] == [0, 0, 1, 1]
+    assert splits.train[0][0].shape == (1, 28, 28)
+
+
+@pytest.mark.parametrize("bad", [None, 5, Path("data")])
+def test_dataset_must_be_a_name(bad):
+    with pytest.raises(ValueError, match=rf"dataset must be a name, one of: mnist5k, .*; not {re.escape(repr(bad))}"):
+        data.load_dataset(bad)
+
+
+def test_imagefolder_needs_a_path():
+    with pytest.raises(ValueError, match="imagefolder: needs the folder's path"):
+        data.load_dataset("imagefolder:")
+
+
 def test_imagefolder_missing_subfolders(tmp_path):
     with pytest.raises(data.DatasetNotAvailableError, match="train/ and test/"):
         data.load_dataset(f"imagefolder:{tmp_path}")
 
 
-def test_bad_options():
+def test_bad_options(mnist5k):
     with pytest.raises(ValueError, match="channels"):
         data.load_dataset("mnist5k", channels=2)
     with pytest.raises(ValueError, match="batch_size"):
-        data.make_loaders(data.load_dataset("mnist5k"), 0)
+        data.make_loaders(mnist5k, 0)
 
 
 def test_random_shift_moves_training_images_by_whole_pixels(mnist5k):
@@ -112,6 +170,7 @@ def test_loaders_shift_only_the_training_split(mnist5k):
     assert loaders.val.dataset is mnist5k.val and loaders.test.dataset is mnist5k.test
 
 
+@pytest.mark.slow  # spawned workers start a Python each: about 30 s
 def test_medmnist_from_the_official_file_format_with_spawned_workers(tmp_path, write_medmnist):
     counts = write_medmnist(tmp_path)
     splits = data.load_dataset("medmnist:pneumoniamnist", tmp_path, channels=3, image_size=32, download=False)
@@ -136,6 +195,7 @@ def test_an_unreadable_medmnist_file_names_it_and_the_fix(tmp_path):
         data.load_dataset("medmnist:pneumoniamnist", tmp_path)
 
 
+@pytest.mark.slow  # three loads of mnist5k: about 10 s
 def test_max_images_keeps_a_seeded_subset_of_each_split(mnist5k):
     small = data.load_dataset("mnist5k", max_images=100)
     assert small.sizes() == {"train": 100, "val": 100, "test": 100}
@@ -160,3 +220,19 @@ def test_workers_start_by_spawn_on_every_system(mnist5k):
     assert all(loader.multiprocessing_context.get_start_method() == "spawn"
                for loader in (loaders.train, loaders.val, loaders.test))
     assert data.make_loaders(mnist5k, 8).train.multiprocessing_context is None
+
+
+def test_lenet_shape_leaves_mnist_unchanged(mnist5k):
+    """Notebook 01 loads with channels=1, image_size=28 (so an imagefolder set fits LeNet): the same
+    tensors as MNIST's own 1 x 28 x 28."""
+    from PIL import Image
+
+    lenet_shaped = data.load_dataset("mnist5k", channels=1, image_size=28)
+    for split in ("train", "val", "test"):
+        assert torch.equal(getattr(lenet_shaped, split).tensors[0], getattr(mnist5k, split).tensors[0])
+    own = data._image_transform((data.MNIST_MEAN,), (data.MNIST_STD,), None, 1, None)  # mnist's transform
+    fitted = data._image_transform((data.MNIST_MEAN,), (data.MNIST_STD,), 1, 1, 28)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        image = Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8), mode="L")
+        assert torch.equal(own(image), fitted(image))

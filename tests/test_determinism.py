@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import papermill
+import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_lenet_mnist_pruning.ipynb"
 SMALL = {"epochs": 2, "finetune_epochs": 1, "iterative_steps": 2, "iterative_epochs": 1, "gmp_epochs": 2, "gmp_ramp_epochs": 1}
@@ -23,6 +24,7 @@ def run_01(tmp_path: Path, name: str) -> dict:
     return json.loads(record.read_text())
 
 
+@pytest.mark.slow  # executes notebook 01 twice
 def test_cold_and_cached_runs_record_identical_figures(tmp_path):
     cold = run_01(tmp_path, "cold")
     checkpoint = tmp_path / "data" / "checkpoints" / "quick" / "01_lenet_dense.pt"

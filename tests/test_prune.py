@@ -1,11 +1,12 @@
 import copy
 import math
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.utils.prune as torch_prune
 
-from peel_utils import data, models, prune, sweep
+from peel_utils import data, models, prune, sweep, train
 
 SOURCE_DICT = {"conv1.weight": 0.85, "conv2.weight": 0.8, "fc1.weight": 0.75,
                "fc2.weight": 0.7, "fc3.weight": 0.8}
@@ -36,6 +37,16 @@ def test_calc_mask_tiny_sparsity_rounds_to_no_zeros():
 def test_calc_mask_rejects_bad_sparsity(bad):
     with pytest.raises(ValueError, match="sparsity"):
         prune.calc_mask(torch.randn(4), bad)
+
+
+@pytest.mark.parametrize("bad", [None, "0.5", True])
+def test_calc_mask_names_a_sparsity_that_is_not_a_number(bad):
+    with pytest.raises(TypeError, match=rf"sparsity must be a number in \[0, 1\], not {bad!r}"):
+        prune.calc_mask(torch.randn(4), bad)
+
+
+def test_calc_mask_takes_a_one_element_tensor_sparsity():
+    assert int((~prune.calc_mask(torch.arange(1.0, 5.0), torch.tensor(0.5))).sum()) == 2
 
 
 def test_source_dict_gives_source_sparsity(seeded):
@@ -101,6 +112,34 @@ def test_sensitivity_scan_and_choice(seeded, mnist5k):
     assert chosen == {"fc3.weight": 0.0}
 
 
+SCAN = pd.DataFrame({"layer": ["fc3.weight"] * 3, "sparsity": [0.0, 0.5, 0.9], "accuracy": [90.0, 89.5, 80.0]})
+
+
+def test_choose_sparsity_dict_keeps_the_largest_sparsity_within_max_drop():
+    assert prune.choose_sparsity_dict(SCAN, 90.0, 0.5) == {"fc3.weight": 0.5}  # a drop of exactly 0.5 passes
+    assert prune.choose_sparsity_dict(SCAN, 90.0, 0.0) == {"fc3.weight": 0.0}
+    assert prune.choose_sparsity_dict(SCAN, 90.0, 10.0) == {"fc3.weight": 0.9}
+
+
+@pytest.mark.parametrize("bad, error, expected", [
+    (None, TypeError, "max_drop must be a number of percentage points in \\[0, 100\\).*not None"),
+    ("1.0", TypeError, "max_drop must be a number.*not '1.0'"),
+    (-1, ValueError, "max_drop is in percentage points, in \\[0, 100\\).*not -1.0"),
+    (math.nan, ValueError, "max_drop is in percentage points.*not nan"),
+    (math.inf, ValueError, "max_drop is in percentage points.*not inf"),
+    (100, ValueError, "max_drop is in percentage points.*not 100.0"),
+])
+def test_choose_sparsity_dict_refuses_a_bad_max_drop(bad, error, expected):
+    with pytest.raises(error, match=expected):
+        prune.choose_sparsity_dict(SCAN, 90.0, bad)
+
+
+@pytest.mark.parametrize("bad, error", [(None, TypeError), (math.nan, ValueError), (900.0, ValueError)])
+def test_choose_sparsity_dict_refuses_a_bad_dense_accuracy(bad, error):
+    with pytest.raises(error, match="dense_accuracy"):
+        prune.choose_sparsity_dict(SCAN, bad, 1.0)
+
+
 def test_accuracy_at_global_sparsity_leaves_model(seeded, mnist5k):
     loader = data.make_loaders(mnist5k, 256).val
     model = models.LeNet()
@@ -108,7 +147,8 @@ def test_accuracy_at_global_sparsity_leaves_model(seeded, mnist5k):
     result = sweep.accuracy_at_global_sparsity(model, loader, 0.5)
     assert result["weight_sparsity"] == 0.5
     assert 0.49 < result["model_sparsity"] < 0.5  # biases stay dense
-    assert 0.0 <= result["accuracy"] <= 100.0
+    expected = train.evaluate(prune.GlobalPruner(model, 0.5).prune(copy.deepcopy(model)), loader, progress=False)
+    assert result["accuracy"] == expected  # the pruned copy's accuracy, in %
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

@@ -25,6 +25,8 @@ def test_validate_ratio_accepts_zero_and_rejects_outside():
     for bad in (-0.1, 1.0, 1.5, math.nan):
         with pytest.raises(ValueError, match=r"\[0, 1\)"):
             sweep.validate_ratio(bad)
+    with pytest.raises(TypeError, match=r"ratio must be a number in \[0, 1\).*not None"):
+        sweep.validate_ratio(None)
 
 
 def test_prunable_modules_are_conv_and_linear(lenet):
@@ -106,9 +108,12 @@ def test_choose_ratio_rule():
     assert sweep.choose_ratio(table, "global", max_drop=0.02) == 0.0  # a fraction read as points: 0.02 points
     with pytest.raises(ValueError, match="no ratio 0 row"):
         sweep.choose_ratio(table[table["ratio"] > 0], "global", 2.0)
-    for bad in (100, 150.0, -1.0):
+    for bad in (100, 150.0, -1.0, math.nan, math.inf):
         with pytest.raises(ValueError, match="max_drop is in percentage points"):
             sweep.choose_ratio(table, "global", bad)
+    for bad in (None, "2"):
+        with pytest.raises(TypeError, match=rf"max_drop must be a number of percentage points.*not {bad!r}"):
+            sweep.choose_ratio(table, "global", max_drop=bad)
 
 
 def test_bad_method_and_ratio(lenet):

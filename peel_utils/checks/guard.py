@@ -52,7 +52,10 @@ def _guard_code(function: types.FunctionType, reference: str) -> types.CodeType:
     namespace: dict = {}
     exec(compile("\n".join(lines), f"<blocked {reference}>", "exec"), namespace)
     code = namespace["outer"]().__code__
-    return code.replace(co_name=function.__code__.co_name, co_qualname=function.__code__.co_qualname)
+    names = {"co_name": function.__code__.co_name}
+    if hasattr(code, "co_qualname"):  # Python 3.11+; on 3.10 a code object has no qualified name
+        names["co_qualname"] = function.__code__.co_qualname
+    return code.replace(**names)
 
 
 _ACTIVE: dict[types.FunctionType, tuple[types.CodeType, types.CodeType]] = {}  # function: (original, guard)

@@ -79,7 +79,9 @@ def check_cpd_importance(importance_class: type) -> None:
     (conv1 -> bn1 -> conv2 -> fc), with hand-set first/second/memory: each channel's score must be
     |sum over the group's weights of -first + second / 2| divided by the memory its removal frees."""
     __tracebackhide__ = True
-    from .. import structured  # here, not at the top: it imports torch-pruning, which only notebook 05 needs
+    # Imported here: every notebook imports peel_utils.checks, and structured brings torch-pruning, which only
+    # notebook 05 uses; so notebooks 01-04 run even where torch-pruning cannot be imported (as handover does).
+    from .. import structured
 
     name = "CPDImportance"
     mistake = catalog.BY_NAME[name].mistake

@@ -1,0 +1,43 @@
+"""The checks' common ground: CheckFailed, and a wrong answer in the tests for every mistake of the catalog."""
+
+
+import pytest
+import test_nb01
+import test_nb02
+import test_nb03
+import test_nb04
+import test_nb05
+
+from peel_utils import checks
+from peel_utils.checks import catalog
+
+
+def test_check_failed_is_an_assertion_error():
+    assert issubclass(checks.CheckFailed, AssertionError)
+
+
+# --- every mistake of the table is tested -------------------------------------------------------
+
+CATCH_TESTS = {  # imported as modules, so pytest does not collect their tests here a second time
+    "get_model_sparsity": test_nb01.test_get_model_sparsity_catches, "calc_mask": test_nb01.test_calc_mask_catches,
+    "SparsePruner.prune": test_nb01.test_sparse_pruner_catches,
+    "train_one_epoch": test_nb01.test_masked_training_step_catches,
+    "choose_ratio": test_nb02.test_choose_ratio_catches, "bitmask_bytes": test_nb03.test_bitmask_bytes_catches,
+    "distillation_loss": test_nb04.test_distillation_loss_catches,
+    "hessian_taylor_stats": test_nb05.test_hessian_taylor_stats_catches,
+    "CPDImportance": test_nb05.test_cpd_importance_catches}
+
+
+@pytest.mark.parametrize("exercise", catalog.EXERCISES, ids=lambda e: e.name)
+def test_each_mistake_of_the_table_has_a_wrong_answer_that_triggers_it(exercise):
+    cases = next(mark.args[1] for mark in CATCH_TESTS[exercise.name].pytestmark if mark.name == "parametrize")
+    assert {case[-1] for case in cases} == set(exercise.mistakes)
+
+
+def test_importing_the_checks_leaves_torch_pruning_unloaded():
+    """Every notebook imports the checks; only notebook 05's CPDImportance check loads torch-pruning."""
+    import subprocess
+    import sys
+
+    code = "import sys, peel_utils.checks; print('torch_pruning' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
