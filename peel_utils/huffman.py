@@ -90,10 +90,11 @@ def encode(symbols: np.ndarray, lengths: Mapping[int, int]) -> tuple[bytes, int]
         code_of[symbol], length_of[symbol] = code, length
     code, length = code_of[symbols], length_of[symbols]        # (n,)
     nbits = int(length.sum())
-    owner = np.repeat(np.arange(symbols.size), length)         # (nbits,) which symbol each bit belongs to
-    starts = np.cumsum(length) - length
-    shift = length[owner] - 1 - (np.arange(nbits) - starts[owner])  # most significant bit first
-    bits = ((code[owner] >> shift) & 1).astype(np.uint8)
+    starts = np.cumsum(length) - length                        # where each symbol's code begins
+    bits = np.zeros(nbits, np.uint8)
+    for j in range(int(length.max())):                         # the j-th bit of every code at least j + 1 long
+        longer = np.flatnonzero(length > j)
+        bits[starts[longer] + j] = (code[longer] >> (length[longer] - 1 - j)) & 1
     return np.packbits(bits).tobytes(), nbits
 
 

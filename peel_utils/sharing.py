@@ -59,23 +59,30 @@ def kmeans_1d(values: torch.Tensor, bits: int, max_iterations: int = MAX_ITERATI
 
     Linear initialisation between min and max; each round assigns every value to its nearest centroid
     (a value exactly half-way goes to the lower one) and moves each centroid to the mean of its values
-    (a centroid with no values stays where it is), until the assignments no longer change."""
+    (a centroid with no values stays where it is), until the assignments no longer change. In one
+    dimension each cluster is a run of the sorted values, so a round costs a binary search per centroid
+    and prefix sums, not a pass over the values."""
     check_bits(bits)
     values = values.detach().reshape(-1).float().cpu()
     if values.numel() == 0:
         raise ValueError("nothing to cluster: the tensor has no values")
     k = 2 ** bits
-    codebook = torch.linspace(float(values.min()), float(values.max()), k)
-    indices = None
+    ordered = values.sort().values
+    prefix = torch.cat([torch.zeros(1, dtype=torch.float64), ordered.double().cumsum(0)])  # sums of runs
+    codebook = torch.linspace(float(ordered[0]), float(ordered[-1]), k)
+    ends = None
     for _ in range(max_iterations):
         codebook = codebook.sort().values
-        new = torch.bucketize(values, (codebook[1:] + codebook[:-1]) / 2)  # nearest; a tie goes lower
-        if indices is not None and torch.equal(new, indices):
+        new = torch.searchsorted(ordered, (codebook[1:] + codebook[:-1]) / 2, right=True)  # values <= each midpoint
+        new = torch.cat([new, torch.tensor([ordered.numel()])])                                 # run j ends at new[j]
+        if ends is not None and torch.equal(new, ends):
             break
-        indices = new
-        counts = torch.bincount(indices, minlength=k)
-        sums = torch.zeros(k).index_add_(0, indices, values)
-        codebook = torch.where(counts > 0, sums / counts.clamp(min=1), codebook)
+        ends = new
+        starts = torch.cat([torch.zeros(1, dtype=torch.long), ends[:-1]])
+        counts = ends - starts
+        sums = prefix[ends] - prefix[starts]
+        codebook = torch.where(counts > 0, (sums / counts.clamp(min=1)).float(), codebook)
+    indices = torch.bucketize(values, (codebook[1:] + codebook[:-1]) / 2)  # nearest; a tie goes lower
     return codebook, indices.to(torch.uint8)
 
 

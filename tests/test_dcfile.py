@@ -1,5 +1,5 @@
-"""peel_utils.dcfile and peel_utils.positions: the compressed file rebuilds every weight exactly, and a
-damaged file is refused whole, with the file named."""
+"""peel_utils.dcfile: the compressed file rebuilds every weight exactly, and a damaged file is refused whole,
+with the file named."""
 
 import struct
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from peel_utils import dcfile, positions, sharing
+from peel_utils import dcfile, sharing
 
 
 def pruned_net(seed=0):
@@ -18,23 +18,6 @@ def pruned_net(seed=0):
         model[3].weight.mul_(torch.rand(model[3].weight.shape) > 0.95)
         model[1].running_mean.uniform_(-1, 1)
     return model
-
-
-@pytest.mark.parametrize("shape, density", [((37, 50), 0.07), ((3, 3, 5, 5), 0.5), ((300,), 0.01), ((8, 8), 0.0)])
-def test_positions_round_trip(shape, density):
-    mask = torch.rand(shape, generator=torch.Generator().manual_seed(3)) < density
-    for span in range(1, 9):
-        symbols = positions.relative_symbols(mask, span)
-        assert torch.equal(positions.mask_from_relative(symbols, span, shape), mask)
-        assert symbols.max(initial=0) < 2 ** span
-    assert torch.equal(positions.mask_from_bitmask(positions.bitmask_symbols(mask), shape), mask)
-
-
-def test_relative_indices_with_fillers():
-    mask = torch.zeros(20, dtype=torch.bool)
-    mask[[0, 2, 11]] = True
-    # span 2 bits: steps up to 3; 0 -> 1 (first from -1), 2 -> 2, 11 -> fillers 3 + 3, then 3
-    assert positions.relative_symbols(mask, 2).tolist() == [1, 2, 0, 0, 3]
 
 
 @pytest.mark.parametrize("value_dtype", [torch.float32, torch.float16])
