@@ -1,0 +1,228 @@
+"""peel_utils.checks.nb07: both checks pass on notebook 07's own solutions and fail, with the message of
+their mistake table, on typical wrong answers and on answers that call the workbook's implementation."""
+
+import functools
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import torch.nn as nn
+
+from peel_utils import huffman, sharing
+from peel_utils.checks import CheckFailed, catalog, nb07
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07_deep_compression.ipynb"
+
+
+@functools.cache
+def solutions() -> dict:
+    """The code cells of notebook 07 that hold its exercises, executed."""
+    namespace = {"torch": torch, "nn": nn}
+    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
+        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
+            exec(compile(cell.source, str(NOTEBOOK), "exec"), namespace)
+    return namespace
+
+
+def fails_with(exercise: str, key: str):
+    return pytest.raises(CheckFailed, match=re.escape(catalog.BY_NAME[exercise].mistake(key)))
+
+
+# --- kmeans_share ----------------------------------------------------------------------------------
+
+def test_kmeans_share_passes_on_solution(capsys):
+    nb07.check_kmeans_share(solutions()["kmeans_share"])
+    assert "✓ passed: kmeans_share" in capsys.readouterr().out
+
+
+def reference_share(model, bits):
+    """A right answer through a route of its own: scikit-learn-free, sharing's per-value argmin."""
+    codebooks = {}
+    for name, param in model.named_parameters():
+        if param.dim() > 1:
+            mask = param != 0
+            centroids, assignment = nb07._kmeans(param.detach()[mask], 2 ** bits)
+            with torch.no_grad():
+                param[mask] = centroids[assignment]
+            codebooks[name] = centroids
+    return codebooks
+
+
+def test_kmeans_share_passes_on_another_right_answer(capsys):
+    nb07.check_kmeans_share(reference_share)
+    assert "✓ passed" in capsys.readouterr().out
+
+
+def clusters_zeros(model, bits):
+    for param in model.parameters():
+        if param.dim() > 1:
+            centroids, assignment = nb07._kmeans(param.detach().reshape(-1), 2 ** bits)
+            with torch.no_grad():
+                param.copy_(centroids[assignment].reshape(param.shape))
+    return {}
+
+
+def zeros_in_means(model, bits):
+    for param in model.parameters():
+        if param.dim() > 1:
+            mask = param != 0
+            centroids, assignment = nb07._kmeans(param.detach().reshape(-1), 2 ** bits)
+            with torch.no_grad():
+                param.copy_(centroids[assignment].reshape(param.shape) * mask)
+    return {}
+
+
+def random_init(model, bits):
+    for param in model.parameters():
+        if param.dim() > 1:
+            mask = param != 0
+            values = param.detach()[mask]
+            centroids = values[torch.randperm(len(values))[:2 ** bits]].clone()
+            for _ in range(50):
+                assignment = (values[:, None] - centroids).abs().argmin(1)
+                for j in range(len(centroids)):
+                    if (assignment == j).any():
+                        centroids[j] = values[assignment == j].mean()
+            with torch.no_grad():
+                param[mask] = centroids[assignment]
+    return {}
+
+
+def never_updated(model, bits):
+    for param in model.parameters():
+        if param.dim() > 1:
+            mask = param != 0
+            centroids, assignment = nb07._kmeans(param.detach()[mask], 2 ** bits, update=False)
+            with torch.no_grad():
+                param[mask] = centroids[assignment]
+    return {}
+
+
+def one_codebook(model, bits):
+    weights = [p for p in model.parameters() if p.dim() > 1]
+    every = torch.cat([w.detach()[w != 0] for w in weights])
+    centroids, _ = nb07._kmeans(every, 2 ** bits)
+    for w in weights:
+        mask = w != 0
+        with torch.no_grad():
+            w[mask] = centroids[(w.detach()[mask][:, None] - centroids).abs().argmin(1)]
+    return {}
+
+
+def k_bits(model, bits):
+    for param in model.parameters():
+        if param.dim() > 1:
+            mask = param != 0
+            centroids, assignment = nb07._kmeans(param.detach()[mask], bits)
+            with torch.no_grad():
+                param[mask] = centroids[assignment]
+    return {}
+
+
+def one_round(model, bits):
+    """Stops after one update: neither the initialisation nor the converged centroids."""
+    for param in model.parameters():
+        if param.dim() > 1:
+            mask = param != 0
+            values = param.detach()[mask]
+            centroids = torch.linspace(float(values.min()), float(values.max()), 2 ** bits)
+            assignment = (values[:, None] - centroids).abs().argmin(1)
+            centroids = torch.stack([values[assignment == j].mean() if (assignment == j).any() else centroids[j]
+                                     for j in range(len(centroids))])
+            assignment = (values[:, None] - centroids).abs().argmin(1)
+            with torch.no_grad():
+                param[mask] = centroids[assignment]
+    return {}
+
+
+def biases_too(model, bits):
+    codebooks = reference_share(model, bits)
+    with torch.no_grad():
+        model[0].bias.zero_()
+    return codebooks
+
+
+@pytest.mark.parametrize("answer, key", [
+    (clusters_zeros, "zeros"), (zeros_in_means, "zeros_in_kmeans"), (random_init, "random_init"),
+    (never_updated, "not_updated"), (one_codebook, "one_codebook"), (k_bits, "k_bits"),
+    (lambda model, bits: {}, "not_in_place"), (biases_too, "bias"),
+    (lambda model, bits: reference_share(model, bits) and None, "returns"), (one_round, "other"),
+])
+def test_kmeans_share_names_each_mistake(answer, key):
+    with fails_with("kmeans_share", key):
+        nb07.check_kmeans_share(answer)
+
+
+def test_kmeans_share_blocks_the_package():
+    def delegates(model, bits):
+        shared = sharing.share_weights(model, bits)
+        sharing.apply_shared(model, shared)
+        return {n: layer.codebook for n, layer in shared.items()}
+
+    with pytest.raises(CheckFailed, match="workbook's own implementation.*peel_utils.sharing"):
+        nb07.check_kmeans_share(delegates)
+    assert sharing.kmeans_1d(torch.tensor([1.0, 2.0]), 1)[0].tolist() == [1.0, 2.0]  # unblocked again
+
+
+# --- huffman_code ----------------------------------------------------------------------------------
+
+def test_huffman_code_passes_on_solution(capsys):
+    nb07.check_huffman_code(solutions()["huffman_code"])
+    assert "✓ passed: huffman_code" in capsys.readouterr().out
+
+
+def fixed_length(counts):
+    used = [s for s, c in counts.items() if c > 0]
+    width = max(1, (len(used) - 1).bit_length())
+    return {s: format(i, f"0{width}b") for i, s in enumerate(used)}
+
+
+def not_prefix_free(counts):
+    return {s: "0" * (i + 1) for i, s in enumerate(counts)}
+
+
+def empty_single(counts):
+    return {s: "" for s in counts} if len(counts) == 1 else solutions()["huffman_code"](counts)
+
+
+def drops_one(counts):
+    codes = solutions()["huffman_code"](counts)
+    codes.pop(next(iter(codes)))
+    return codes
+
+
+def changes(counts):
+    codes = solutions()["huffman_code"](counts)
+    counts.clear()
+    return codes
+
+
+@pytest.mark.parametrize("answer, key", [
+    (fixed_length, "not_optimal"), (not_prefix_free, "not_prefix_free"), (empty_single, "single"),
+    (drops_one, "missing"), (changes, "changes"),
+    (lambda counts: {s: [0, 1] for s in counts}, "not_bits"),
+])
+def test_huffman_code_names_each_mistake(answer, key):
+    with fails_with("huffman_code", key):
+        nb07.check_huffman_code(answer)
+
+
+def test_huffman_code_blocks_the_package():
+    def delegates(counts):
+        codes = huffman.canonical_codes(huffman.code_lengths(counts))
+        return {s: format(code, f"0{length}b") for s, (code, length) in codes.items()}
+
+    with pytest.raises(CheckFailed, match="peel_utils.huffman.code_lengths"):
+        nb07.check_huffman_code(delegates)
+
+
+def test_expected_values_hold_for_the_textbook_case():
+    assert nb07.huffman_optimal_bits(0) == 224  # 5, 9, 12, 13, 16, 45: lengths 4, 4, 3, 3, 3, 1
+    right = nb07.kmeans_share_expected(2)["right"]
+    model = nb07.sharing_model()
+    for name, weight in right.items():
+        original = model.get_parameter(name).detach()
+        assert torch.equal(weight == 0, original == 0)
+        assert len(weight[weight != 0].unique()) <= 4
