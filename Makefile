@@ -42,10 +42,11 @@ test: $(STAMP)
 	$(PY) -m pytest notebooks
 
 ## test-python: on one interpreter (make test-python PYTHON=python3.10 VENV=.venv-3.10): install, the checks' tests, notebook 01
+## (progress bars redraw every 2 s, as under pytest; a run that stalls is stopped after 20 minutes instead of the runner's hour per cell)
 test-python: $(STAMP)
 	$(PY) -m pytest tests/checks
 	rm -rf $(VENV)/workbook && mkdir -p $(VENV)/workbook/notebooks && cp notebooks/01_*.ipynb $(VENV)/workbook/notebooks/
-	$(PY) -m peel_course.run --profile quick --only 01 --notebooks $(VENV)/workbook/notebooks --results $(VENV)/workbook/results
+	TQDM_MININTERVAL=2 timeout 1200 $(PY) -m peel_course.run --profile quick --only 01 --notebooks $(VENV)/workbook/notebooks --results $(VENV)/workbook/results
 
 ## exercises: regenerate exercises/ from the solution notebooks and the guide's exercise table (commit them)
 exercises: $(STAMP)

@@ -70,7 +70,7 @@ python3 -m venv .venv && .venv/bin/pip install -r requirements.txt -e .
 .venv/bin/jupyter lab --notebook-dir=exercises
 ```
 
-Run the notebooks in order (01 to 05): each hands its models to the next through
+Run the notebooks in order (01 to 07): each hands its models to the next through
 `data/checkpoints/<profile>/`. Hand in your `exercises/*.ipynb` as your teacher asks.
 """
 PYPROJECT = """[build-system]

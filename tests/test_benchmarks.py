@@ -57,6 +57,7 @@ def test_masked_step_prints_the_overhead(capsys):
     assert "step with masks" in out and "mask re-apply alone" in out
 
 
+@pytest.mark.slow
 def test_deploy_latency_prints_int8_speedups_per_round(tmp_path, seeded, capsys):
     folder = tmp_path / "checkpoints" / "quick"
     meta = handover.Meta("resnet50", 10, small_input=False, image_size=16, in_channels=3, dataset="mnist5k")

@@ -22,6 +22,7 @@ def test_evaluate_is_percent_and_matches_testset_dict(seeded, mnist5k):
     assert metrics["test_loss"] == pytest.approx(2.30, abs=0.1)  # random init: about ln(10)
 
 
+@pytest.mark.slow
 def test_training_learns(seeded, mnist5k):
     model = models.LeNet()
     loaders = small_loaders(mnist5k, batch_size=64)

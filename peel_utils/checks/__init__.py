@@ -8,7 +8,7 @@ workbook's own implementations of that exercise are blocked (guard): an answer t
 fails with "your answer calls the workbook's own implementation; write it yourself". A stub's
 NotImplementedError passes through unchanged; any other error in the student's code is reported
 as CheckFailed, chained to the original so its traceback stays visible. The checks leave the
-global random state as they found it. One module per notebook: nb01 ... nb05.
+global random state as they found it. One module per notebook: nb01 ... nb07.
 """
 
 from .core import CheckFailed
@@ -17,7 +17,9 @@ from .nb02 import check_choose_ratio
 from .nb03 import check_bitmask_bytes
 from .nb04 import check_distillation_loss
 from .nb05 import check_cpd_importance, check_hessian_taylor_stats
+from .nb07 import check_huffman_code, check_kmeans_share
 
 __all__ = ["CheckFailed", "check_bitmask_bytes", "check_calc_mask", "check_choose_ratio", "check_cpd_importance",
-           "check_distillation_loss", "check_get_model_sparsity", "check_hessian_taylor_stats",
+           "check_distillation_loss", "check_get_model_sparsity", "check_hessian_taylor_stats", "check_huffman_code",
+           "check_kmeans_share",
            "check_masked_training_step", "check_sparse_pruner"]

@@ -180,3 +180,56 @@ def cpd_expected() -> dict[str, dict[str, torch.Tensor]]:
             "no_memory": _cpd_scores(dl, mem, freed="none"), "all_memory": _cpd_scores(dl, mem, freed="all"),
             "sign": _cpd_scores({k: first[m] + 0.5 * second[m] for k, m in layers.items()}, mem),
             "half": _cpd_scores({k: -first[m] + second[m] for k, m in layers.items()}, mem)}
+
+
+# --- notebook 07 -----------------------------------------------------------------------------
+
+def _kmeans(values: torch.Tensor, k: int, update: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear-initialised 1-D k-means of `values` (written out, for the mistakes' variants)."""
+    centroids = torch.linspace(float(values.min()), float(values.max()), k)
+    assignment = None
+    for _ in range(100):
+        new = (values[:, None] - centroids[None, :]).abs().argmin(dim=1)
+        if assignment is not None and torch.equal(new, assignment):
+            break
+        assignment = new
+        if update:
+            for j in range(k):
+                if (assignment == j).any():
+                    centroids[j] = values[assignment == j].mean()
+    return centroids, assignment
+
+
+@answer(cases=tuple((bits,) for bits in fixtures.SHARE_BITS))
+def kmeans_share_expected(bits: int) -> dict[str, dict[str, torch.Tensor]]:
+    """The weights of sharing_model() after sharing at `bits`: 'right' (sharing.share_weights) and the
+    mistakes 'zeros_in_kmeans', 'not_updated', 'one_codebook' and 'k_bits'; plus 'codebooks' (sorted)."""
+    from .. import sharing
+    model = fixtures.sharing_model()
+    shared = sharing.share_weights(model, bits)
+    out = {"right": {n: layer.weight() for n, layer in shared.items()},
+           "codebooks": {n: layer.codebook.sort().values for n, layer in shared.items()}}
+    weights = {n: p.detach() for n, p in model.named_parameters() if p.dim() > 1}
+    variants = {"zeros_in_kmeans": {}, "not_updated": {}, "k_bits": {}}
+    for n, w in weights.items():
+        mask = w != 0
+        for key, values, k, update in (("zeros_in_kmeans", w.reshape(-1), 2 ** bits, True),
+                                       ("not_updated", w[mask], 2 ** bits, False), ("k_bits", w[mask], bits, True)):
+            centroids, assignment = _kmeans(values, k, update)
+            shared_values = centroids[assignment]
+            variants[key][n] = torch.zeros_like(w).masked_scatter_(
+                mask, shared_values.reshape(w.shape)[mask] if key == "zeros_in_kmeans" else shared_values)
+    every = torch.cat([w[w != 0] for w in weights.values()])
+    centroids, assignment = _kmeans(every, 2 ** bits)
+    parts = centroids[assignment].split([int((w != 0).sum()) for w in weights.values()])
+    variants["one_codebook"] = {n: torch.zeros_like(w).masked_scatter_(w != 0, part)
+                                for (n, w), part in zip(weights.items(), parts)}
+    return {**out, **variants}
+
+
+@answer(cases=tuple((i,) for i in range(len(fixtures.HUFFMAN_COUNTS))))
+def huffman_optimal_bits(case: int) -> int:
+    """The total coded bits of HUFFMAN_COUNTS[case] under an optimal prefix-free code."""
+    from .. import huffman
+    counts = fixtures.HUFFMAN_COUNTS[case]
+    return huffman.total_bits(counts, huffman.code_lengths(counts))

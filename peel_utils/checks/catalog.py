@@ -222,6 +222,52 @@ EXERCISES: tuple[Exercise, ...] = (
                            "the first-order term has the wrong sign: ΔL ≈ -∂L/∂m + ½ ∂²L/∂m²"),
                  "half": M("missing ½", "the second-order term needs its factor ½"),
              }),
+    Exercise("07", "kmeans_share", "k-means weight sharing `kmeans_share`", "check_kmeans_share",
+                     "checks.check_kmeans_share(kmeans_share)",
+                     ("peel_utils.sharing:kmeans_1d", "peel_utils.sharing:share_weights"), {
+                         "zeros": M("zeros clustered (a pruned weight gets a centroid)",
+                                    "a weight that was zero is not zero any more: the pruned weights stay zero and "
+                                    "outside the clustering"),
+                         "zeros_in_kmeans": M("zeros counted in the means",
+                                              "the zeros stay zero but they pull the centroids: cluster only the "
+                                              "non-zero weights"),
+                         "random_init": M("random instead of linear initialisation",
+                                          "two runs on the same model give different codebooks: initialise the "
+                                          "centroids linearly between the layer's smallest and largest non-zero "
+                                          "weight (torch.linspace), as Han et al."),
+                         "not_updated": M("centroids never updated",
+                                          "the codebook is still the linear initialisation: move each centroid to "
+                                          "the mean of its weights and assign again, until the assignments no "
+                                          "longer change"),
+                         "one_codebook": M("one codebook for the whole model",
+                                           "every layer shares one codebook: cluster each layer on its own (its "
+                                           "weights have their own range)"),
+                         "k_bits": M("bits centroids instead of 2**bits",
+                                     "the codebook has `bits` values: b bits index 2**b centroids"),
+                         "not_in_place": M("the model left unchanged",
+                                           "the model's weights are unchanged: write each shared value back into the "
+                                           "weight, in place"),
+                         "bias": M("biases shared", "only the weights with more than one dimension are shared; "
+                                                    "biases stay as they are"),
+                         "returns": M("not returning the codebooks",
+                                      "return a dict {parameter name: codebook tensor of 2**bits centroids}"),
+                     }),
+    Exercise("07", "huffman_code", "Huffman code `huffman_code`", "check_huffman_code",
+                     "checks.check_huffman_code(huffman_code)", ("peel_utils.huffman:code_lengths",), {
+                         "not_prefix_free": M("a code that is the prefix of another",
+                                              "one code is the start of another, so a stream cannot be cut into "
+                                              "codes: read each code off the path from the root of the tree"),
+                         "not_optimal": M("a prefix-free code longer than Huffman's",
+                                          "the code is prefix-free but longer in total than the optimum: always merge "
+                                          "the two rarest subtrees"),
+                         "single": M("an empty code for a single symbol",
+                                     "a lone symbol still needs a code of one bit ('0'), not an empty string"),
+                         "missing": M("a symbol without a code", "every symbol with a non-zero count needs a code"),
+                         "not_bits": M("codes that are not strings of '0' and '1'",
+                                       "return a dict {symbol: code}, each code a non-empty string of '0' and '1'"),
+                         "changes": M("changing the counts", "it changed the counts it was given; building a code "
+                                                             "must only read them"),
+                     }),
 )
 del M
 

@@ -165,3 +165,25 @@ def cpd_inputs() -> tuple[TinyConvNet, dict, dict, dict]:
     second = {m: 0.2 * torch.randn(m.weight.shape, generator=gen).abs() for m in layers}
     memory = {model.conv1: 50, model.conv2: 20, model.fc: 2}  # activation values one output channel holds
     return model, first, second, memory
+
+
+# --- notebook 07 --------------------------------------------------------------------------------
+
+SHARE_BITS = (2, 3)
+HUFFMAN_COUNTS = (
+    {0: 5, 1: 9, 2: 12, 3: 13, 4: 16, 5: 45},   # the textbook case: 224 bits
+    {7: 10},                                    # one symbol
+    {3: 1, 9: 1},                               # two
+    {0: 1, 1: 1, 2: 2, 3: 4, 4: 8, 5: 16, 6: 32, 7: 64, 8: 128},  # a skewed one: codes up to 8 bits
+    {s: (s * 37) % 23 + 1 for s in range(20)} | {99: 0},  # twenty, and a symbol that never occurs
+)
+
+
+def sharing_model() -> nn.Sequential:
+    """Two linear layers (10x12, 6x10) with about half of each weight zero, at fixed places."""
+    model = two_layer(seed=12, sizes=(12, 10, 6))
+    gen = torch.Generator().manual_seed(13)
+    with torch.no_grad():
+        for param in (model[0].weight, model[2].weight):
+            param.mul_(torch.rand(param.shape, generator=gen) > 0.5)
+    return model

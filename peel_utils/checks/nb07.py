@@ -1,9 +1,5 @@
 """Checks of notebook 07 (Deep Compression): the k-means weight sharing kmeans_share and the Huffman
 code huffman_code.
-
-Until this notebook is merged into the workbook, its two catalog entries (`EXERCISES`) and its expected
-values (the `answer_key.answer` functions below) live here and register themselves on import; NOTES_07.md
-gives the text that moves them into catalog.EXERCISES and answer_key.py.
 """
 
 from __future__ import annotations
@@ -16,137 +12,6 @@ import torch.nn as nn
 
 from . import answer_key, catalog, fixtures
 from .core import call, exercise_check, fail, passed
-
-M = catalog.Mistake
-EXERCISES = (
-    catalog.Exercise("07", "kmeans_share", "k-means weight sharing `kmeans_share`", "check_kmeans_share",
-                     "checks.check_kmeans_share(kmeans_share)",
-                     ("peel_utils.sharing:kmeans_1d", "peel_utils.sharing:share_weights"), {
-                         "zeros": M("zeros clustered (a pruned weight gets a centroid)",
-                                    "a weight that was zero is not zero any more: the pruned weights stay zero and "
-                                    "outside the clustering"),
-                         "zeros_in_kmeans": M("zeros counted in the means",
-                                              "the zeros stay zero but they pull the centroids: cluster only the "
-                                              "non-zero weights"),
-                         "random_init": M("random instead of linear initialisation",
-                                          "two runs on the same model give different codebooks: initialise the "
-                                          "centroids linearly between the layer's smallest and largest non-zero "
-                                          "weight (torch.linspace), as Han et al."),
-                         "not_updated": M("centroids never updated",
-                                          "the codebook is still the linear initialisation: move each centroid to "
-                                          "the mean of its weights and assign again, until the assignments no "
-                                          "longer change"),
-                         "one_codebook": M("one codebook for the whole model",
-                                           "every layer shares one codebook: cluster each layer on its own (its "
-                                           "weights have their own range)"),
-                         "k_bits": M("bits centroids instead of 2**bits",
-                                     "the codebook has `bits` values: b bits index 2**b centroids"),
-                         "not_in_place": M("the model left unchanged",
-                                           "the model's weights are unchanged: write each shared value back into the "
-                                           "weight, in place"),
-                         "bias": M("biases shared", "only the weights with more than one dimension are shared; "
-                                                    "biases stay as they are"),
-                         "returns": M("not returning the codebooks",
-                                      "return a dict {parameter name: codebook tensor of 2**bits centroids}"),
-                         "other": M("other values", "the shared weights differ from linear-initialised k-means run "
-                                                    "to convergence, per layer, on the non-zeros"),
-                     }),
-    catalog.Exercise("07", "huffman_code", "Huffman code `huffman_code`", "check_huffman_code",
-                     "checks.check_huffman_code(huffman_code)", ("peel_utils.huffman:code_lengths",), {
-                         "not_prefix_free": M("a code that is the prefix of another",
-                                              "one code is the start of another, so a stream cannot be cut into "
-                                              "codes: read each code off the path from the root of the tree"),
-                         "not_optimal": M("a prefix-free code longer than Huffman's",
-                                          "the code is prefix-free but longer in total than the optimum: always merge "
-                                          "the two rarest subtrees"),
-                         "single": M("an empty code for a single symbol",
-                                     "a lone symbol still needs a code of one bit ('0'), not an empty string"),
-                         "missing": M("a symbol without a code", "every symbol with a non-zero count needs a code"),
-                         "not_bits": M("codes that are not strings of '0' and '1'",
-                                       "return a dict {symbol: code}, each code a non-empty string of '0' and '1'"),
-                         "changes": M("changing the counts", "it changed the counts it was given; building a code "
-                                                             "must only read them"),
-                     }),
-)
-del M
-for _exercise in EXERCISES:
-    catalog.BY_NAME.setdefault(_exercise.name, _exercise)
-    catalog.BY_CHECK.setdefault(_exercise.check, _exercise)
-
-# --- fixed inputs --------------------------------------------------------------------------------
-
-SHARE_BITS = (2, 3)
-HUFFMAN_COUNTS = (
-    {0: 5, 1: 9, 2: 12, 3: 13, 4: 16, 5: 45},   # the textbook case: 224 bits
-    {7: 10},                                    # one symbol
-    {3: 1, 9: 1},                               # two
-    {0: 1, 1: 1, 2: 2, 3: 4, 4: 8, 5: 16, 6: 32, 7: 64, 8: 128},  # a skewed one: codes up to 8 bits
-    {s: (s * 37) % 23 + 1 for s in range(20)} | {99: 0},  # twenty, and a symbol that never occurs
-)
-
-
-def sharing_model() -> nn.Sequential:
-    """Two linear layers (10x12, 6x10) with about half of each weight zero, at fixed places."""
-    model = fixtures.two_layer(seed=12, sizes=(12, 10, 6))
-    gen = torch.Generator().manual_seed(13)
-    with torch.no_grad():
-        for param in (model[0].weight, model[2].weight):
-            param.mul_(torch.rand(param.shape, generator=gen) > 0.5)
-    return model
-
-
-# --- expected values -----------------------------------------------------------------------------
-
-def _kmeans(values: torch.Tensor, k: int, update: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Linear-initialised 1-D k-means of `values` (written out, for the mistakes' variants)."""
-    centroids = torch.linspace(float(values.min()), float(values.max()), k)
-    assignment = None
-    for _ in range(100):
-        new = (values[:, None] - centroids[None, :]).abs().argmin(dim=1)
-        if assignment is not None and torch.equal(new, assignment):
-            break
-        assignment = new
-        if update:
-            for j in range(k):
-                if (assignment == j).any():
-                    centroids[j] = values[assignment == j].mean()
-    return centroids, assignment
-
-
-@answer_key.answer(cases=tuple((bits,) for bits in SHARE_BITS))
-def kmeans_share_expected(bits: int) -> dict[str, dict[str, torch.Tensor]]:
-    """The weights of sharing_model() after sharing at `bits`: 'right' (sharing.share_weights) and the
-    mistakes 'zeros_in_kmeans', 'not_updated', 'one_codebook' and 'k_bits'; plus 'codebooks' (sorted)."""
-    from .. import sharing
-    model = sharing_model()
-    shared = sharing.share_weights(model, bits)
-    out = {"right": {n: layer.weight() for n, layer in shared.items()},
-           "codebooks": {n: layer.codebook.sort().values for n, layer in shared.items()}}
-    weights = {n: p.detach() for n, p in model.named_parameters() if p.dim() > 1}
-    variants = {"zeros_in_kmeans": {}, "not_updated": {}, "k_bits": {}}
-    for n, w in weights.items():
-        mask = w != 0
-        for key, values, k, update in (("zeros_in_kmeans", w.reshape(-1), 2 ** bits, True),
-                                       ("not_updated", w[mask], 2 ** bits, False), ("k_bits", w[mask], bits, True)):
-            centroids, assignment = _kmeans(values, k, update)
-            shared_values = centroids[assignment]
-            variants[key][n] = torch.zeros_like(w).masked_scatter_(
-                mask, shared_values.reshape(w.shape)[mask] if key == "zeros_in_kmeans" else shared_values)
-    every = torch.cat([w[w != 0] for w in weights.values()])
-    centroids, assignment = _kmeans(every, 2 ** bits)
-    parts = centroids[assignment].split([int((w != 0).sum()) for w in weights.values()])
-    variants["one_codebook"] = {n: torch.zeros_like(w).masked_scatter_(w != 0, part)
-                                for (n, w), part in zip(weights.items(), parts)}
-    return {**out, **variants}
-
-
-@answer_key.answer(cases=tuple((i,) for i in range(len(HUFFMAN_COUNTS))))
-def huffman_optimal_bits(case: int) -> int:
-    """The total coded bits of HUFFMAN_COUNTS[case] under an optimal prefix-free code."""
-    from .. import huffman
-    counts = HUFFMAN_COUNTS[case]
-    return huffman.total_bits(counts, huffman.code_lengths(counts))
-
 
 # --- the checks ----------------------------------------------------------------------------------
 
@@ -162,10 +27,10 @@ def check_kmeans_share(kmeans_share: Callable[[nn.Module, int], dict]) -> None:
     __tracebackhide__ = True
     name = "kmeans_share"
     mistake = catalog.BY_NAME[name].mistake
-    for bits in SHARE_BITS:
-        expected = kmeans_share_expected(bits)
+    for bits in fixtures.SHARE_BITS:
+        expected = answer_key.kmeans_share_expected(bits)
         what = f"kmeans_share(model, bits={bits})"
-        model = sharing_model()
+        model = fixtures.sharing_model()
         before = fixtures.snapshot(model)
         runs = []
         for seed in (0, 1):
@@ -187,8 +52,9 @@ def check_kmeans_share(kmeans_share: Callable[[nn.Module, int], dict]) -> None:
             fail(name, f"{what}: {mistake('random_init')}")
         if not _matches(weights, expected["right"]):
             why = next((key for key in ("zeros_in_kmeans", "not_updated", "one_codebook", "k_bits")
-                        if _matches(weights, expected[key])), "other")
-            fail(name, f"{what}: {mistake(why)}")
+                        if _matches(weights, expected[key])), "")
+            fail(name, f"{what}: " + (mistake(why) if why else "the shared weights differ from linear-initialised "
+                                      "k-means run to convergence, per layer, on the non-zeros"))
         if not isinstance(codebooks, dict) or set(codebooks) != set(weights):
             fail(name, f"{what} returned {type(codebooks).__name__}: {mistake('returns')}")
         for n, codebook in codebooks.items():
@@ -212,7 +78,7 @@ def check_huffman_code(huffman_code: Callable[[dict[int, int]], dict[int, str]])
     __tracebackhide__ = True
     name = "huffman_code"
     mistake = catalog.BY_NAME[name].mistake
-    for case, counts in enumerate(HUFFMAN_COUNTS):
+    for case, counts in enumerate(fixtures.HUFFMAN_COUNTS):
         given = dict(counts)
         what = f"huffman_code({counts if len(counts) < 7 else f'<{len(counts)} symbols>'})"
         codes = call(name, what, huffman_code, given)
@@ -231,7 +97,7 @@ def check_huffman_code(huffman_code: Callable[[dict[int, int]], dict[int, str]])
         clash = next(((a, b) for a, b in zip(ordered, ordered[1:]) if b.startswith(a)), None)
         if clash:
             fail(name, f"{what}: '{clash[0]}' starts '{clash[1]}': {mistake('not_prefix_free')}")
-        optimal, got = huffman_optimal_bits(case), _total(counts, codes)
+        optimal, got = answer_key.huffman_optimal_bits(case), _total(counts, codes)
         if got != optimal:
             fail(name, f"{what}: {got} bits in all, the optimum is {optimal}: {mistake('not_optimal')}")
     passed("huffman_code gives a prefix-free code of optimal total length, a one-bit code for a lone symbol")

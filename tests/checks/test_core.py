@@ -7,6 +7,7 @@ import test_nb02
 import test_nb03
 import test_nb04
 import test_nb05
+import test_nb07
 
 from peel_utils import checks
 from peel_utils.checks import catalog
@@ -25,7 +26,9 @@ CATCH_TESTS = {  # imported as modules, so pytest does not collect their tests h
     "choose_ratio": test_nb02.test_choose_ratio_catches, "bitmask_bytes": test_nb03.test_bitmask_bytes_catches,
     "distillation_loss": test_nb04.test_distillation_loss_catches,
     "hessian_taylor_stats": test_nb05.test_hessian_taylor_stats_catches,
-    "CPDImportance": test_nb05.test_cpd_importance_catches}
+    "CPDImportance": test_nb05.test_cpd_importance_catches,
+    "kmeans_share": test_nb07.test_kmeans_share_names_each_mistake,
+    "huffman_code": test_nb07.test_huffman_code_names_each_mistake}
 
 
 @pytest.mark.parametrize("exercise", catalog.EXERCISES, ids=lambda e: e.name)

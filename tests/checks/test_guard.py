@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from check_helpers import fails_with, solution
 
-from peel_utils import checks, distill, measure, prune, sweep, train
+from peel_utils import checks, distill, huffman, measure, prune, sharing, sweep, train
 from peel_utils.checks import catalog, fixtures
 
 # --- delegation: the workbook's own implementations fail every check ----------------------------
@@ -76,6 +76,19 @@ def ratio_by_sparsity_dict(table, method, max_drop):
     return prune.choose_sparsity_dict(rows, dense, max_drop / 100)[method]
 
 
+def share_by_package(model, bits):
+    """notebook 07's k-means through peel_utils.sharing."""
+    shared = sharing.share_weights(model, bits)
+    sharing.apply_shared(model, shared)
+    return {name: layer.codebook for name, layer in shared.items()}
+
+
+def code_by_package(counts):
+    """notebook 07's Huffman code through peel_utils.huffman."""
+    return {s: format(code, f"0{length}b") for s, (code, length) in
+            huffman.canonical_codes(huffman.code_lengths(counts)).items()}
+
+
 DELEGATING = [  # (exercise, answer): the reference itself, a wrapper, a call through the module, ...
     ("get_model_sparsity", prune.get_model_sparsity), ("get_model_sparsity", _wrapped(prune.get_model_sparsity)),
     ("get_model_sparsity", _through_module("get_model_sparsity")), ("get_model_sparsity", count_with_measure),
@@ -90,6 +103,7 @@ DELEGATING = [  # (exercise, answer): the reference itself, a wrapper, a call th
     ("bitmask_bytes", bytes_by_saving),
     ("distillation_loss", distill.kd_loss), ("distillation_loss", _wrapped(distill.kd_loss)),
     ("distillation_loss", _through_module("distillation_loss")), ("distillation_loss", kl_from_package),
+    ("kmeans_share", share_by_package), ("huffman_code", code_by_package),
 ]
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from peel_utils import huffman, sharing
-from peel_utils.checks import CheckFailed, catalog, nb07
+from peel_utils.checks import CheckFailed, answer_key, catalog, fixtures, nb07
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07_deep_compression.ipynb"
 
@@ -43,7 +43,7 @@ def reference_share(model, bits):
     for name, param in model.named_parameters():
         if param.dim() > 1:
             mask = param != 0
-            centroids, assignment = nb07._kmeans(param.detach()[mask], 2 ** bits)
+            centroids, assignment = answer_key._kmeans(param.detach()[mask], 2 ** bits)
             with torch.no_grad():
                 param[mask] = centroids[assignment]
             codebooks[name] = centroids
@@ -58,7 +58,7 @@ def test_kmeans_share_passes_on_another_right_answer(capsys):
 def clusters_zeros(model, bits):
     for param in model.parameters():
         if param.dim() > 1:
-            centroids, assignment = nb07._kmeans(param.detach().reshape(-1), 2 ** bits)
+            centroids, assignment = answer_key._kmeans(param.detach().reshape(-1), 2 ** bits)
             with torch.no_grad():
                 param.copy_(centroids[assignment].reshape(param.shape))
     return {}
@@ -68,7 +68,7 @@ def zeros_in_means(model, bits):
     for param in model.parameters():
         if param.dim() > 1:
             mask = param != 0
-            centroids, assignment = nb07._kmeans(param.detach().reshape(-1), 2 ** bits)
+            centroids, assignment = answer_key._kmeans(param.detach().reshape(-1), 2 ** bits)
             with torch.no_grad():
                 param.copy_(centroids[assignment].reshape(param.shape) * mask)
     return {}
@@ -94,7 +94,7 @@ def never_updated(model, bits):
     for param in model.parameters():
         if param.dim() > 1:
             mask = param != 0
-            centroids, assignment = nb07._kmeans(param.detach()[mask], 2 ** bits, update=False)
+            centroids, assignment = answer_key._kmeans(param.detach()[mask], 2 ** bits, update=False)
             with torch.no_grad():
                 param[mask] = centroids[assignment]
     return {}
@@ -103,7 +103,7 @@ def never_updated(model, bits):
 def one_codebook(model, bits):
     weights = [p for p in model.parameters() if p.dim() > 1]
     every = torch.cat([w.detach()[w != 0] for w in weights])
-    centroids, _ = nb07._kmeans(every, 2 ** bits)
+    centroids, _ = answer_key._kmeans(every, 2 ** bits)
     for w in weights:
         mask = w != 0
         with torch.no_grad():
@@ -115,7 +115,7 @@ def k_bits(model, bits):
     for param in model.parameters():
         if param.dim() > 1:
             mask = param != 0
-            centroids, assignment = nb07._kmeans(param.detach()[mask], bits)
+            centroids, assignment = answer_key._kmeans(param.detach()[mask], bits)
             with torch.no_grad():
                 param[mask] = centroids[assignment]
     return {}
@@ -148,11 +148,16 @@ def biases_too(model, bits):
     (clusters_zeros, "zeros"), (zeros_in_means, "zeros_in_kmeans"), (random_init, "random_init"),
     (never_updated, "not_updated"), (one_codebook, "one_codebook"), (k_bits, "k_bits"),
     (lambda model, bits: {}, "not_in_place"), (biases_too, "bias"),
-    (lambda model, bits: reference_share(model, bits) and None, "returns"), (one_round, "other"),
+    (lambda model, bits: reference_share(model, bits) and None, "returns"),
 ])
 def test_kmeans_share_names_each_mistake(answer, key):
     with fails_with("kmeans_share", key):
         nb07.check_kmeans_share(answer)
+
+
+def test_kmeans_share_says_what_right_looks_like_for_another_wrong_answer():
+    with pytest.raises(CheckFailed, match="differ from linear-initialised k-means run to convergence"):
+        nb07.check_kmeans_share(one_round)
 
 
 def test_kmeans_share_blocks_the_package():
@@ -219,9 +224,9 @@ def test_huffman_code_blocks_the_package():
 
 
 def test_expected_values_hold_for_the_textbook_case():
-    assert nb07.huffman_optimal_bits(0) == 224  # 5, 9, 12, 13, 16, 45: lengths 4, 4, 3, 3, 3, 1
-    right = nb07.kmeans_share_expected(2)["right"]
-    model = nb07.sharing_model()
+    assert answer_key.huffman_optimal_bits(0) == 224  # 5, 9, 12, 13, 16, 45: lengths 4, 4, 3, 3, 3, 1
+    right = answer_key.kmeans_share_expected(2)["right"]
+    model = fixtures.sharing_model()
     for name, weight in right.items():
         original = model.get_parameter(name).detach()
         assert torch.equal(weight == 0, original == 0)
