@@ -1,7 +1,8 @@
 """How the course tools start Jupyter kernels: over IPC where the platform has it, so no kernel listens on TCP.
 
 ipykernel 7 warns, for every kernel started over TCP without CurveZMQ keys, "Kernel is running over TCP without
-encryption ... susceptible to eavesdropping" (on the kernel's stderr, so once per notebook in `make run`). Over IPC
+encryption ... susceptible to eavesdropping" (on the kernel's stderr, so once per notebook in `make run`; the workbook
+pins ipykernel 6 for now, see requirements.txt, which does not warn, but a user's newer kernel would). Over IPC
 the kernel's sockets are Unix domain sockets in a private folder (mode 0700, removed afterwards): nothing listens on
 a port, only this user can connect, and ipykernel does not warn. Windows keeps TCP: the kernel listens on the loopback
 interface only and every message is HMAC-signed with the connection file's key, so the warning (still printed there)
