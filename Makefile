@@ -2,14 +2,16 @@
 PROFILE ?= quick
 ONLY ?=
 SUBMISSIONS ?=
+NBGRADER_DIR ?= nbgrader
 GRADE_TIMEOUT ?= 900
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NBGRADER_STAMP := $(VENV)/.installed-nbgrader
 LINT := peel_utils peel_course tests benchmarks conftest.py
 
-.PHONY: install run check test test-python lab store exercises handout grade clean
+.PHONY: install run check test test-python lab store exercises handout grade nbgrader clean
 
 ## install: $(VENV) with the workbook's packages; stops at once under an unsupported Python or with too little disk
 install: $(STAMP)
@@ -33,8 +35,8 @@ check: $(STAMP)
 	$(PY) -m peel_course.guide --check
 	$(PY) -m pytest tests -m "not slow"
 
-## test: everything (CI): exercises and guide in step, lint, every unit test (slow ones too), then nbval re-execution of the stored notebooks
-test: $(STAMP)
+## test: everything (CI): exercises and guide in step, lint, every unit test (slow ones too, nbgrader's run too), then nbval re-execution of the stored notebooks
+test: $(STAMP) $(NBGRADER_STAMP)
 	$(PY) -m peel_course.exercises --check
 	$(PY) -m peel_course.guide --check
 	$(PY) -m ruff check $(LINT)
@@ -61,6 +63,14 @@ handout: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder>"; exit 2; }
 	$(PY) -m peel_course.grade "$(SUBMISSIONS)" --timeout $(GRADE_TIMEOUT)
+
+## nbgrader: a course directory for nbgrader 0.9 in NBGRADER_DIR (nbgrader_config.py, source/<assignment>/ per notebook); installs the extra
+nbgrader: $(NBGRADER_STAMP)
+	$(PY) -m peel_course.nbgrader --out "$(NBGRADER_DIR)" $(if $(ONLY),--only $(ONLY))
+
+$(NBGRADER_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[nbgrader]'
+	touch $(NBGRADER_STAMP)
 
 ## lab: JupyterLab on notebooks/
 lab: $(STAMP)

@@ -1,19 +1,25 @@
-"""The instructor guide's list of exercises, generated from the checks' catalog so it cannot drift.
+"""The instructor guide's generated parts, so they cannot drift: the list of exercises (from the checks'
+catalog) and the size of each lab's core path and "Going further" sections (from the notebooks).
 
-    python -m peel_course.guide            # rewrite the part of docs/instructor.md between the markers
-    python -m peel_course.guide --check    # CI: exit 1 if that part differs from what would be written
+    python -m peel_course.guide            # rewrite the parts of docs/instructor.md between the markers
+    python -m peel_course.guide --check    # CI: exit 1 if a part differs from what would be written
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from peel_utils.checks import catalog
+from peel_utils.report import GOING_FURTHER, lab_words
 
 BEGIN = "<!-- BEGIN GENERATED: exercises (python -m peel_course.guide; do not edit by hand) -->"
 END = "<!-- END GENERATED: exercises -->"
+LABS_BEGIN = "<!-- BEGIN GENERATED: labs (python -m peel_course.guide; do not edit by hand) -->"
+LABS_END = "<!-- END GENERATED: labs -->"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _references(exercise: catalog.Exercise) -> str:
@@ -33,13 +39,37 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def render(text: str) -> str:
-    """`text` with the part between BEGIN and END replaced by the current table."""
+def labs_table(notebooks: Path = NOTEBOOKS) -> str:
+    """The markdown table: one row per notebook, its core sections and Going further sections with their
+    markdown words (report.lab_words, the figures the run summary records)."""
+    lines = ["| notebook | core sections | core words | going further | going further words |",
+             "| --- | --- | --- | --- | --- |"]
+    for notebook in sorted(notebooks.glob("[0-9][0-9]*_*.ipynb")):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        headings = [("".join(c["source"]).lstrip().splitlines() or [""])[0] for c in cells if c["cell_type"] == "markdown"]
+        sections = [h[3:] for h in headings if h.startswith("## ")]
+        optional = [h for h in sections if GOING_FURTHER.match("## " + h)]
+        words = lab_words(notebook)
+        lines.append(f"| {notebook.stem} | {len(sections) - len(optional)} | {words['core_words']:,} | "
+                     f"{'; '.join(h.split(': ', 1)[-1] for h in optional) or 'none'} | {words['going_further_words']:,} |")
+    return "\n".join(lines)
+
+
+def _replace(text: str, begin: str, end: str, body: str) -> str:
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def render(text: str, notebooks: Path = NOTEBOOKS) -> str:
+    """`text` with the part between BEGIN and END replaced by the current exercise table, and the part
+    between LABS_BEGIN and LABS_END (where the guide has those markers) by the current lab sizes."""
     if BEGIN not in text or END not in text:
         raise ValueError(f"the guide has no '{BEGIN}' ... '{END}' markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
+    text = _replace(text, BEGIN, END, table())
+    if LABS_BEGIN in text and LABS_END in text:
+        text = _replace(text, LABS_BEGIN, LABS_END, labs_table(notebooks))
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         if new != text:
-            print(f"{args.guide} is out of date with peel_utils/checks/catalog.py; run `make exercises` "
+            print(f"{args.guide} is out of date with peel_utils/checks/catalog.py or the notebooks; run `make exercises` "
                   "(python -m peel_course.guide) and commit it", file=sys.stderr)
             return 1
-        print(f"{args.guide} lists the exercises of peel_utils/checks/catalog.py")
+        print(f"{args.guide} lists the exercises of peel_utils/checks/catalog.py and the notebooks' lab sizes")
         return 0
     if new != text:
         args.guide.write_text(new, encoding="utf-8")

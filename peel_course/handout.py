@@ -3,11 +3,13 @@
     python -m peel_course.handout [--out handout]    # writes handout/ and handout.zip
 
 handout/ holds exercises/ (the exercise notebooks, with nbgrader metadata on the cells the exercise
-generator tagged as stub and check cells), peel_utils/ (the package, where each exercise reference
-that no notebook needs for its own work is a stub raising NotImplementedError, and the checks'
-answer_key is replaced by its values stored as data), data/ (empty: datasets and checkpoints land
-there), requirements.txt, a pyproject.toml (`pip install -e .`) and a README for students. No
-solution notebooks, and nothing of `peel_course` (the teacher's tools): the rule is "copy `peel_utils/`".
+generator tagged as stub and check cells: the grade ids of `make nbgrader`'s source notebooks, so a
+course that releases and autogrades with nbgrader can grade these too; see peel_course.nbgrader),
+peel_utils/ (the package, where each exercise reference that no notebook needs for its own work is a
+stub raising NotImplementedError, and the checks' answer_key is replaced by its values stored as
+data), data/ (empty: datasets and checkpoints land there), requirements.txt, a pyproject.toml
+(`pip install -e .`) and a README for students. No solution notebooks, and nothing of `peel_course`
+(the teacher's tools): the rule is "copy `peel_utils/`".
 
 The folder (and its zip) is replaced on the next build only if it holds MARKER, the file a build
 writes into the folder it makes: `--out` naming any other existing folder (`.`, a student's work)
@@ -29,7 +31,7 @@ from pathlib import Path
 import nbformat
 import torch
 
-from peel_course.exercises import check_of, stubs_of
+from peel_course.nbgrader import nbgrader_metadata
 from peel_utils.checks import answer_key, catalog
 
 MARKER = ".peel-handout"  # in every folder build() makes: only such a folder is replaced
@@ -129,16 +131,15 @@ def store_answers(path: Path) -> str:
 
 
 def with_nbgrader(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """nbgrader metadata on the exercise cells (solution) and their check cells (graded, locked, one
-    point each), as the exercise generator tagged them."""
+    """nbgrader metadata on the exercise cells (solution) and their check cells (graded, locked,
+    peel_course.nbgrader.POINTS each), as the exercise generator tagged them: the metadata and grade ids
+    of `make nbgrader`'s source notebooks, so nbgrader's autograde grades a hand-out notebook too once
+    the assignment was generated from that source. (These notebooks are no nbgrader source: that is
+    `make nbgrader`'s, whose solution fences nbgrader replaces by a stub.)"""
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        base = {"grade_id": cell.get("id") or f"cell-{index}", "schema_version": 3, "task": False}
-        if stubs_of(cell):
-            cell.metadata["nbgrader"] = {**base, "solution": True, "grade": False, "locked": False}
-        elif check_of(cell):
-            cell.metadata["nbgrader"] = {**base, "solution": False, "grade": True, "locked": True, "points": 1}
+        metadata = nbgrader_metadata(cell, index) if cell.cell_type == "code" else None
+        if metadata:
+            cell.metadata["nbgrader"] = metadata
     return nb
 
 

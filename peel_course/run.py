@@ -5,7 +5,8 @@
     python -m peel_course.run --store                    # maintainers: refresh stored outputs
 
 Writes results/<profile>/: the executed notebooks, the figures they drew (PNG), and
-summary.json + summary.md with each notebook's run time and the key figures it recorded.
+summary.json + summary.md with each notebook's run time and the key figures it recorded (summary.md rounds
+them to four significant digits for reading; summary.json keeps them as recorded).
 A mistake in the command or the profile (an unknown --only prefix, a YAML error, a parameter a
 notebook does not declare) stops it with our error before any notebook runs. Kernels run over
 IPC where the platform has it (peel_course.kernel).
@@ -26,7 +27,7 @@ import yaml
 from traitlets.config import Config
 
 from peel_course.kernel import kernel_config
-from peel_utils.report import RECORD_ENV
+from peel_utils.report import RECORD_ENV, readable
 
 TIMEOUT_S = 3600
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -134,7 +135,7 @@ def write_summary(out_dir: Path, profile: str, runs: dict[str, dict]) -> None:
     lines = [f"# Workbook results, profile `{profile}`", ""]
     for name, run in runs.items():
         lines += [f"## {name}", "", f"- status: {run['status']}, {run['seconds']:.0f} s"]
-        lines += [f"- {key}: {value}" for key, value in run["figures"].items()]
+        lines += [f"- {key}: {value}" for key, value in readable(run["figures"]).items()]  # 4 significant digits
         lines.append("")
     (out_dir / "summary.md").write_text("\n".join(lines))
 

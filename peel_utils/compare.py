@@ -5,7 +5,7 @@ resamples the images (and, with several seeds, the seeds) and gives the differen
 a 95% interval. `verdict` turns that into the sentence a notebook prints, so the text can never say
 more than the numbers: "not distinguishable" when the interval covers zero. Every "X beats Y" in the
 workbook comes from here (Blalock et al. 2020 found most pruning papers compare without controls or
-noise estimates; this module is the workbook's answer). Introduced in notebook 01.
+noise estimates; this module is the workbook's answer). Notebook 01, Step 9, builds the interval by hand.
 """
 
 from __future__ import annotations
@@ -114,18 +114,24 @@ def paired_bootstrap(a, b, *, names: tuple[str, str] = ("A", "B"), resamples: in
 def verdict(difference: Difference) -> str:
     """The sentence a notebook prints for a comparison, generated from the numbers.
 
-    "A is 1.2 points above B (95% interval 0.4 to 2.0; 1,000 test images, 1 seed): A is better." or,
-    when the interval covers zero, "... not distinguishable from noise at this budget."
+    With one seed the interval covers the test images' noise only (another training run could land
+    elsewhere), so a clear difference is said of "this run", not as a finding: "A is 1.2 points above
+    B (95% interval +0.4 to +2.0; 1,000 test images, 1 seed): in this run, A is more accurate than B."
+    With several seeds it covers training noise too and the sentence drops "in this run". When the
+    interval covers zero the two are "not distinguishable"; a difference that rounds to 0.0 points
+    reads "level with". Notebook 01, Step 9, builds this interval by hand.
     """
     d = difference
-    side = "above" if d.points > 0 else "below" if d.points < 0 else "level with"
-    amount = f"{abs(d.points):.1f} points {side}" if d.points else side
-    noise = (f"{LEVEL:.0%} interval {d.low:+.1f} to {d.high:+.1f}; {d.images:,} test images, "
-             f"{d.seeds} seed{'s' if d.seeds != 1 else ''}")
+    shown = round(d.points, 1)
+    side = "above" if shown > 0 else "below" if shown < 0 else "level with"
+    amount = f"{abs(shown):.1f} points {side}" if shown else side
+    seeds = f"{d.seeds} seed{'s' if d.seeds != 1 else ''}"
+    noise = f"{LEVEL:.0%} interval {d.low:+.1f} to {d.high:+.1f}; {d.images:,} test images, {seeds}"
+    scope = "in this run" if d.seeds == 1 else f"over {seeds}"
     if not d.distinguishable:
-        return f"{d.a} is {amount} {d.b} ({noise}): not distinguishable from noise at this budget."
+        return f"{d.a} is {amount} {d.b} ({noise}): not distinguishable from noise ({scope}, the interval covers 0)."
     winner, loser = (d.a, d.b) if d.points > 0 else (d.b, d.a)
-    return f"{d.a} is {amount} {d.b} ({noise}): {winner} is more accurate than {loser}."
+    return f"{d.a} is {amount} {d.b} ({noise}): {scope}, {winner} is more accurate than {loser}."
 
 
 def comparison_table(outcomes: Mapping[str, object], pairs: list[tuple[str, str]], **bootstrap) -> pd.DataFrame:

@@ -115,8 +115,9 @@ def load_sparse(path: str | Path) -> dict[str, torch.Tensor]:
 def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 per output channel: (int8 values (same shape), fp32 scales (out,)).
 
-    scale = max |w| of the channel / 127 (1 for an all-zero channel), q = round(w / scale), as
-    X86InductorQuantizer's weight observer does; zeros stay exactly zero.
+    scale = max |w| of the channel / 127 (1 for an all-zero channel), q = round(w / scale): the
+    symmetric per-channel scheme of X86InductorQuantizer's weights (whose observer divides by 127.5
+    and keeps every scale above 2**-12; notebook 06, Step 4); zeros stay exactly zero.
     """
     flat = weight.detach().float().reshape(weight.shape[0], -1)         # (out, in * k * k)
     scale = flat.abs().amax(dim=1) / 127

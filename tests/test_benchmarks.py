@@ -29,7 +29,8 @@ def test_structured_latency_prints_macs_and_speedups(tmp_path, seeded, capsys):
     pruner = structured.ChannelPruner(dense, (3, 16, 16))
     pruned = pruner.prune_to(tp.importance.RandomImportance(), pruner.macs() / 2)
     pruned_meta = dataclasses.replace(meta, layer_channels=models.channel_counts(pruned))
-    handover.save(pruned, folder, "structured", pruned_meta.with_extra(variant="random", mac_target=2))
+    handover.save(pruned, folder, "structured", pruned_meta.with_extra(variant="random", mac_target=2,
+                                                               dense_same_budget_test_accuracy=0.5))
 
     load_script("structured_latency").main(["--data-root", str(tmp_path), "--batch-sizes", "1", "2",
                                             "--threads", "1", "--rounds", "1", "--repeats", "1"])

@@ -28,7 +28,18 @@ def test_a_large_paired_gain_is_distinguishable_and_named():
     assert 3.0 < d.low < 5.0 < d.high < 7.0  # 50 discordant images: SE about 0.69 points
     assert d.distinguishable and (d.seeds, d.images) == (1, 1000)
     sentence = compare.verdict(d)
-    assert sentence.startswith("pruned is 5.0 points above control") and "pruned is more accurate than control" in sentence
+    assert sentence.startswith("pruned is 5.0 points above control")
+    assert sentence.endswith("in this run, pruned is more accurate than control.")  # one seed: not a finding
+
+
+def test_several_seeds_drop_in_this_run_and_a_tiny_difference_reads_level():
+    a = torch.stack([outcomes(950), outcomes(951)])
+    b = torch.stack([outcomes(900), outcomes(901)])
+    sentence = compare.verdict(compare.paired_bootstrap(a, b, names=("A", "B")))
+    assert "in this run" not in sentence and sentence.endswith("over 2 seeds, A is more accurate than B.")
+    level = compare.Difference("A", "B", 0.04, -0.5, 0.6, 1, 1000)  # rounds to 0.0 points
+    assert compare.verdict(level).startswith("A is level with B (") and "+0.0" not in compare.verdict(level)
+    assert "not distinguishable from noise (in this run, the interval covers 0)" in compare.verdict(level)
 
 
 def test_a_small_difference_among_many_discordant_images_is_noise():

@@ -63,7 +63,7 @@ def test_structured_model_is_rebuilt_from_its_layer_channels(tmp_path, seeded):
     pruned = pruner.prune_to(tp.importance.RandomImportance(), pruner.macs() / 2).eval()
     handover.save(pruned, tmp_path, "structured",
                   dataclasses.replace(META, layer_channels=models.channel_counts(pruned)).with_extra(
-                      variant="random", mac_target=2))
+                      variant="random", mac_target=2, dense_same_budget_test_accuracy=0.5))
     loaded, meta = handover.load(tmp_path, "structured")
     x = torch.randn(3, *META.input_shape)
     with torch.no_grad():

@@ -16,10 +16,12 @@ from .nb01 import check_calc_mask, check_get_model_sparsity, check_masked_traini
 from .nb02 import check_choose_ratio
 from .nb03 import check_bitmask_bytes
 from .nb04 import check_distillation_loss
-from .nb05 import check_cpd_importance, check_hessian_taylor_stats
+from .nb05 import check_cpd_importance, check_finite_difference_hv, check_hessian_taylor_stats
+from .nb06 import check_quantize_per_channel, check_quantize_tensor
 from .nb07 import check_huffman_code, check_kmeans_share
 
 __all__ = ["CheckFailed", "check_bitmask_bytes", "check_calc_mask", "check_choose_ratio", "check_cpd_importance",
-           "check_distillation_loss", "check_get_model_sparsity", "check_hessian_taylor_stats", "check_huffman_code",
-           "check_kmeans_share",
-           "check_masked_training_step", "check_sparse_pruner"]
+           "check_distillation_loss", "check_finite_difference_hv", "check_get_model_sparsity",
+           "check_hessian_taylor_stats", "check_huffman_code", "check_kmeans_share",
+           "check_masked_training_step", "check_quantize_per_channel", "check_quantize_tensor",
+           "check_sparse_pruner"]

@@ -124,6 +124,16 @@ def distillation_values() -> dict:
 
 # --- notebook 05 -----------------------------------------------------------------------------
 
+@answer()
+def hv_expected() -> list[torch.Tensor]:
+    """H v for fixtures.hv_inputs(), exact: the gradient differentiated once more along the probe
+    (double backpropagation), one tensor per weighted layer of TinyConvNet (module order)."""
+    model, inputs, targets, probe = fixtures.hv_inputs()
+    weights = [m.weight for m in model.modules() if getattr(m, "weight", None) is not None]
+    grad = torch.autograd.grad(F.cross_entropy(model(inputs), targets), weights, create_graph=True)
+    return [hv.detach() for hv in torch.autograd.grad(grad, weights, grad_outputs=probe)]
+
+
 @answer(cases=(("cpu",),))
 def hessian_expected(device: str) -> dict[str, list[torch.Tensor]]:
     """Per weighted layer of fixtures.TinyConvNet (module order), averaged over the two batches:
@@ -180,6 +190,93 @@ def cpd_expected() -> dict[str, dict[str, torch.Tensor]]:
             "no_memory": _cpd_scores(dl, mem, freed="none"), "all_memory": _cpd_scores(dl, mem, freed="all"),
             "sign": _cpd_scores({k: first[m] + 0.5 * second[m] for k, m in layers.items()}, mem),
             "half": _cpd_scores({k: -first[m] + second[m] for k, m in layers.items()}, mem)}
+
+
+# --- notebook 06 -----------------------------------------------------------------------------
+
+def _levels(bits: int, symmetric: bool) -> tuple[int, int]:
+    """(qmin, qmax): signed codes when symmetric (int8: -128..127), else 0..2**bits - 1 (uint8: 0..255)."""
+    return (-2 ** (bits - 1), 2 ** (bits - 1) - 1) if symmetric else (0, 2 ** bits - 1)
+
+
+def _qparams(lo: float, hi: float, bits: int, symmetric: bool, levels: int = 0) -> tuple[float, int]:
+    """(scale, zero_point) for the range [lo, hi] holding 0; `levels` = 1 makes the off-by-one mistake."""
+    if symmetric:
+        return max(-lo, hi) / (2 ** (bits - 1) - 1 + levels), 0
+    scale = (hi - lo) / (2 ** bits - 1 + levels)
+    return scale, round(-lo / scale)
+
+
+def _codes(w: torch.Tensor, scale, zero_point, bits: int, symmetric: bool, rounding=torch.round) -> torch.Tensor:
+    qmin, qmax = _levels(bits, symmetric)
+    return (rounding(w / scale) + zero_point).clamp(qmin, qmax).long()
+
+
+def _margin(x: torch.Tensor) -> float:
+    """How far (in steps) the nearest of `x` (values divided by their scale) lies from a rounding tie: the
+    fixtures keep it above 0.003, so that any order of the same float operations gives the same codes."""
+    return float(((x - x.floor()) - 0.5).abs().min())
+
+
+@answer(cases=tuple((i,) for i in range(len(fixtures.QUANT_CASES))))
+def quantize_expected(case: int) -> dict:
+    """Per-tensor quantisation of QUANT_CASES[case] (in float64): 'q', 'scale', 'zero_point', 'deq', and
+    what the catalog's mistakes give: scales 'levels', 'symmetric_minmax' (a list), 'zero_not_in_range',
+    'ignores_range'; 'zp_sign'; codes 'trunc' (a list: truncated before or after adding the zero point);
+    'deq_no_zp'; and 'margin' (the distance to the nearest rounding tie, in steps)."""
+    name, bits, symmetric, value_range = fixtures.QUANT_CASES[case]
+    w = fixtures.quant_tensors()[name].double()
+    own = (min(float(w.min()), 0.0), max(float(w.max()), 0.0))
+    lo, hi = value_range if value_range is not None else own
+    scale, zero_point = _qparams(lo, hi, bits, symmetric)
+    q = _codes(w, scale, zero_point, bits, symmetric)
+    out = {"q": q, "scale": scale, "zero_point": zero_point, "deq": (q - zero_point) * scale,
+           "levels": _qparams(lo, hi, bits, symmetric, levels=1)[0], "symmetric_minmax": [],
+           "zero_not_in_range": None, "ignores_range": None, "zp_sign": -zero_point if zero_point else None,
+           "trunc": [_codes(w, scale, zero_point, bits, symmetric, torch.trunc),
+                     (torch.trunc(w / scale + zero_point)).clamp(*_levels(bits, symmetric)).long()],
+           "deq_no_zp": q * scale, "margin": _margin(torch.cat([(w / scale).reshape(-1), torch.tensor([-lo / scale], dtype=w.dtype)]))}
+    if symmetric:
+        out["symmetric_minmax"] = [hi / (2 ** (bits - 1) - 1), (hi - lo) / (2 ** bits - 1)]
+    elif value_range is None and float(w.min()) > 0:
+        out["zero_not_in_range"] = _qparams(float(w.min()), float(w.max()), bits, False)[0]
+    if value_range is not None:
+        out["ignores_range"] = _qparams(*own, bits, symmetric)[0]
+    return out
+
+
+def _per_channel(w: torch.Tensor, bits: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q, scale, zero_point) per output channel (dim 0), scale and zero point shaped (C, 1, ...)."""
+    flat = w.reshape(w.shape[0], -1)
+    lo = flat.amin(dim=1).clamp(max=0)
+    hi = flat.amax(dim=1).clamp(min=0)
+    shape = (-1, *[1] * (w.dim() - 1))
+    if symmetric:
+        scale = torch.maximum(-lo, hi) / (2 ** (bits - 1) - 1)
+    else:
+        scale = (hi - lo) / (2 ** bits - 1)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    zero_point = torch.zeros_like(scale) if symmetric else torch.round(-lo / scale)
+    scale, zero_point = scale.view(shape), zero_point.view(shape)
+    return _codes(w, scale, zero_point, bits, symmetric), scale, zero_point.long()
+
+
+@answer(cases=tuple((i,) for i in range(len(fixtures.PER_CHANNEL_CASES))))
+def per_channel_expected(case: int) -> dict:
+    """Per-channel quantisation of PER_CHANNEL_CASES[case] (float64): 'q', 'scale' and 'zero_point' (C, 1, ...),
+    'zero_channels' (all-zero output channels), 'wrong_axis' (the scales per input channel, dim 1),
+    'per_tensor' (the one scale of the whole tensor) and 'margin'."""
+    name, bits, symmetric = fixtures.PER_CHANNEL_CASES[case]
+    w = fixtures.quant_tensors()[name].double()
+    q, scale, zero_point = _per_channel(w, bits, symmetric)
+    lo, hi = min(float(w.min()), 0.0), max(float(w.max()), 0.0)
+    zero = [c for c in range(w.shape[0]) if not bool(w[c].any())]
+    live = [c for c in range(w.shape[0]) if c not in zero]
+    return {"q": q, "scale": scale, "zero_point": zero_point, "zero_channels": zero,
+            "wrong_axis": _per_channel(w.transpose(0, 1), bits, symmetric)[1].reshape(-1),
+            "per_tensor": _qparams(lo, hi, bits, symmetric)[0],
+            "margin": _margin(torch.cat([(w[live] / scale[live]).reshape(-1),
+                                         (-w.reshape(w.shape[0], -1).amin(1).clamp(max=0)[live] / scale.reshape(-1)[live])]))}
 
 
 # --- notebook 07 -----------------------------------------------------------------------------

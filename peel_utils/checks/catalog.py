@@ -190,10 +190,26 @@ EXERCISES: tuple[Exercise, ...] = (
                                                       "train the student"),
                  "changes": M("changing the logits", "it changed the logits it was given; a loss must only read them"),
              }),
+    Exercise("05", "finite_difference_hv", "Hessian-vector product by finite differences `finite_difference_hv`",
+             "check_finite_difference_hv", "checks.check_finite_difference_hv(finite_difference_hv)", (), {
+                 "not_divided": M("Hv not divided by h", "Hv is not divided by the step h: it is h times too "
+                                                         "small"),
+                 "divided_twice": M("Hv divided by h twice", "it divides by h once too often (by h², not h)"),
+                 "sign": M("the gradients subtracted the wrong way round",
+                           "its sign is flipped: Hv ≈ (∇L(θ + h v) - ∇L(θ)) / h, the gradient after the step "
+                           "minus the one before"),
+                 "no_step": M("both gradients taken at θ (the weights never moved)",
+                              "it returned zeros: both gradients were taken at the same weights. Move the weights "
+                              "themselves to θ + h v, in place (under torch.no_grad(), w.add_(h * v)), before the "
+                              "second gradient"),
+                 "not_restored": M("weights left at θ + h v",
+                                   "the weights are not back where they were: after the second gradient, put "
+                                   "every weight back to θ (keep a copy and copy_ it back)"),
+                 "not_list": M("not one tensor per weight",
+                               "it should return a list with one tensor per weight, each shaped like its weight"),
+             }),
     Exercise("05", "hessian_taylor_stats", "Hessian/Taylor statistics in `hessian_taylor_stats`",
              "check_hessian_taylor_stats", "checks.check_hessian_taylor_stats(hessian_taylor_stats, device)", (), {
-                 "not_divided": M("Hv not divided by h", "Hv is not divided by the step h"),
-                 "divided_twice": M("Hv divided by h twice", "it divides by h once too often"),
                  "not_squared": M("θ instead of θ²", "it multiplies by θ, not θ² (the mask Hessian's diagonal is "
                                                      "θ² ⊙ diag(H))"),
                  "no_probe": M("probe v left out", "it leaves out the probe: the estimate of diag(H) is v ⊙ Hv"),
@@ -221,6 +237,74 @@ EXERCISES: tuple[Exercise, ...] = (
                  "sign": M("wrong sign of the first-order term",
                            "the first-order term has the wrong sign: ΔL ≈ -∂L/∂m + ½ ∂²L/∂m²"),
                  "half": M("missing ½", "the second-order term needs its factor ½"),
+             }),
+    Exercise("06", "quantize_tensor", "per-tensor quantisation `quantize_tensor` and `dequantize`",
+             "check_quantize_tensor", "checks.check_quantize_tensor(quantize_tensor, dequantize)",
+             ("peel_utils.storage:quantize_weight",), {
+                 "returns": M("not returning (q, scale, zero_point)",
+                              "return (q, scale, zero_point): q the integer codes, shaped like w; scale a positive "
+                              "number; zero_point a whole number"),
+                 "not_integers": M("floats instead of integer codes",
+                                   "it returned floating-point codes; q holds integers (round, clamp, then "
+                                   ".to(torch.int32) or another integer dtype)"),
+                 "no_round": M("truncating instead of rounding",
+                               "the codes are truncated toward zero (.int() or .long() on a float cuts off the "
+                               "fraction); round to the nearest code first (torch.round)"),
+                 "zp_not_rounded": M("zero point not rounded",
+                                     "the zero point is not a whole number: round it, zero_point = round(-lo / scale), "
+                                     "so that 0.0 falls exactly on a code"),
+                 "no_clamp": M("clamp forgotten", "some codes lie outside [qmin, qmax]: a value outside the range "
+                                                  "(value_range, as calibrated) must be clamped to the nearest end "
+                                                  "(torch.clamp)"),
+                 "levels": M("the number of levels off by one",
+                             "the scale is off by one level: b bits give 2**b codes, so the range spans 2**b - 1 "
+                             "steps (affine), and max|w| spans 2**(b-1) - 1 steps on each side of 0 (symmetric)"),
+                 "symmetric_minmax": M("symmetric scale from max or max - min instead of max|w|",
+                                       "symmetric mode takes its scale from max|w| (the larger of -lo and hi) over "
+                                       "2**(bits-1) - 1 steps, not from the maximum alone nor from max - min"),
+                 "symmetric_zero_point": M("a non-zero zero point in symmetric mode",
+                                           "in symmetric mode the zero point is 0: the codes are signed, from "
+                                           "-2**(bits-1) to 2**(bits-1) - 1"),
+                 "zero_not_in_range": M("a range that leaves out 0",
+                                        "the range must include 0 (lo = min(w.min(), 0), hi = max(w.max(), 0)) so "
+                                        "that 0.0 is a code: after a ReLU every value is >= 0, and a zero (padding, a "
+                                        "pruned weight) must stay exactly 0"),
+                 "zp_sign": M("zero point of the wrong sign",
+                              "the zero point has the wrong sign: it is the code of 0.0, zero_point = "
+                              "round(-lo / scale), at least 0 since lo <= 0"),
+                 "ignores_range": M("value_range ignored",
+                                    "it ignores value_range: when a range is given (calibrated on other data, as "
+                                    "PT2E's observers do), the scale and the zero point come from it, not from w"),
+                 "dequant_zp": M("dequantising without subtracting the zero point",
+                                 "dequantize must subtract the zero point before scaling: w_hat = (q - zero_point) "
+                                 "* scale"),
+                 "dequant_wrong": M("dequantize otherwise wrong", "dequantize(q, scale, zero_point) should return "
+                                                                 "the float tensor (q - zero_point) * scale"),
+                 "changes": M("changing the input", "it changed the tensor it was given; quantising must only read it"),
+             }),
+    Exercise("06", "quantize_per_channel", "per-channel quantisation `quantize_per_channel`",
+             "check_quantize_per_channel", "checks.check_quantize_per_channel(quantize_per_channel)",
+             ("peel_utils.storage:quantize_weight",), {
+                 "returns": M("not returning (q, scale, zero_point)",
+                              "return (q, scale, zero_point): q the integer codes shaped like w, scale and "
+                              "zero_point one per output channel"),
+                 "not_integers": M("floats instead of integer codes", "it returned floating-point codes; q holds "
+                                                                      "integers (.to(torch.int32) after rounding)"),
+                 "shape": M("scales shaped (C_out,)",
+                            "scale and zero_point must keep w's number of dimensions, shaped (C_out, 1, 1, 1) for a "
+                            "conv weight (amax(..., keepdim=True)), so that they broadcast against w and dequantize "
+                            "works unchanged"),
+                 "wrong_axis": M("per-channel along the wrong axis",
+                                 "the scales run along the wrong axis: one scale per output channel, dim 0 of the "
+                                 "weight (out, in, kh, kw), not one per input channel (dim 1)"),
+                 "per_tensor": M("one scale for every channel",
+                                 "every channel has the same scale: take each output channel's range on its own (the "
+                                 "min and max over every dim but 0)"),
+                 "zero_channel": M("dividing by 0 on an all-zero channel",
+                                   "an all-zero channel (a pruned filter) has hi - lo = 0, so its scale is 0 and w / "
+                                   "scale is NaN: use scale 1 there (torch.where), so its codes are the zero point and "
+                                   "dequantise to exactly 0"),
+                 "changes": M("changing the input", "it changed the tensor it was given; quantising must only read it"),
              }),
     Exercise("07", "kmeans_share", "k-means weight sharing `kmeans_share`", "check_kmeans_share",
                      "checks.check_kmeans_share(kmeans_share)",

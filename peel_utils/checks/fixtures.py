@@ -156,6 +156,20 @@ def hessian_inputs(device: torch.device, dtype: torch.dtype) -> tuple[TinyConvNe
     return model, batches
 
 
+HV_STEP = 1e-3  # the step h the finite-difference check passes
+
+
+def hv_inputs() -> tuple[TinyConvNet, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """The finite-difference check's float64 model (eval mode), one batch and a fixed probe v per weight."""
+    model, batches = hessian_inputs(torch.device("cpu"), torch.float64)
+    model.eval()
+    inputs, targets = batches[0]
+    gen = torch.Generator().manual_seed(12)
+    probe = [torch.randn(m.weight.shape, generator=gen, dtype=torch.float64) for m in model.modules()
+             if getattr(m, "weight", None) is not None]
+    return model, inputs, targets, probe
+
+
 def cpd_inputs() -> tuple[TinyConvNet, dict, dict, dict]:
     """The CPD check's model and hand-set first, second and memory (keyed by layer)."""
     model = fill_(TinyConvNet(), seed=8)
@@ -165,6 +179,33 @@ def cpd_inputs() -> tuple[TinyConvNet, dict, dict, dict]:
     second = {m: 0.2 * torch.randn(m.weight.shape, generator=gen).abs() for m in layers}
     memory = {model.conv1: 50, model.conv2: 20, model.fc: 2}  # activation values one output channel holds
     return model, first, second, memory
+
+
+# --- notebook 06 --------------------------------------------------------------------------------
+
+QUANT_SEED = 1  # a seed whose values lie at least 0.003 of a step away from every rounding tie (a test checks it)
+
+
+def quant_tensors() -> dict[str, torch.Tensor]:
+    """The tensors the quantisation checks quantise: 'signed' (3, 5), 'positive' (12,), as after a ReLU;
+    'conv' (4, 3, 3, 3) whose output channels have different ranges, channel 1 all zero (a pruned filter) and
+    channel 2 all positive; 'linear' (5, 6), rows of different ranges."""
+    gen = torch.Generator().manual_seed(QUANT_SEED)
+    conv = torch.randn(4, 3, 3, 3, generator=gen) * torch.tensor([0.05, 1.0, 0.5, 2.0]).view(4, 1, 1, 1)
+    conv[1] = 0.0
+    conv[2] = conv[2].abs()
+    return {"signed": torch.randn(3, 5, generator=gen),
+            "positive": torch.rand(12, generator=gen) * 3,
+            "conv": conv,
+            "linear": torch.randn(5, 6, generator=gen) * torch.tensor([0.1, 1.0, 0.3, 3.0, 0.02]).view(5, 1)}
+
+
+# (tensor, bits, symmetric, value_range): per-tensor quantisation, with and without a calibrated range
+QUANT_CASES = (("signed", 4, False, None), ("signed", 4, True, None), ("signed", 8, False, None),
+               ("signed", 2, True, None), ("positive", 3, False, None), ("signed", 4, False, (-0.5, 0.6)),
+               ("signed", 3, True, (-0.4, 0.3)))
+PER_CHANNEL_CASES = (("conv", 4, False), ("conv", 8, True), ("linear", 3, True), ("linear", 5, False))
+ZERO_CHANNEL = 1  # conv's all-zero output channel
 
 
 # --- notebook 07 --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import test_nb02
 import test_nb03
 import test_nb04
 import test_nb05
+import test_nb06
 import test_nb07
 
 from peel_utils import checks
@@ -25,15 +26,20 @@ CATCH_TESTS = {  # imported as modules, so pytest does not collect their tests h
     "train_one_epoch": test_nb01.test_masked_training_step_catches,
     "choose_ratio": test_nb02.test_choose_ratio_catches, "bitmask_bytes": test_nb03.test_bitmask_bytes_catches,
     "distillation_loss": test_nb04.test_distillation_loss_catches,
+    "finite_difference_hv": test_nb05.test_finite_difference_hv_catches,
     "hessian_taylor_stats": test_nb05.test_hessian_taylor_stats_catches,
     "CPDImportance": test_nb05.test_cpd_importance_catches,
+    "quantize_tensor": (test_nb06.test_quantize_tensor_names_each_mistake, test_nb06.test_dequantize_names_each_mistake),
+    "quantize_per_channel": test_nb06.test_quantize_per_channel_names_each_mistake,
     "kmeans_share": test_nb07.test_kmeans_share_names_each_mistake,
     "huffman_code": test_nb07.test_huffman_code_names_each_mistake}
 
 
 @pytest.mark.parametrize("exercise", catalog.EXERCISES, ids=lambda e: e.name)
 def test_each_mistake_of_the_table_has_a_wrong_answer_that_triggers_it(exercise):
-    cases = next(mark.args[1] for mark in CATCH_TESTS[exercise.name].pytestmark if mark.name == "parametrize")
+    tests = CATCH_TESTS[exercise.name]
+    tests = tests if isinstance(tests, tuple) else (tests,)  # an exercise of two functions: a test for each
+    cases = [case for test in tests for mark in test.pytestmark if mark.name == "parametrize" for case in mark.args[1]]
     assert {case[-1] for case in cases} == set(exercise.mistakes)
 
 

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from check_helpers import fails_with, solution
 
-from peel_utils import checks, distill, huffman, measure, prune, sharing, sweep, train
+from peel_utils import checks, distill, huffman, measure, prune, sharing, storage, sweep, train
 from peel_utils.checks import catalog, fixtures
 
 # --- delegation: the workbook's own implementations fail every check ----------------------------
@@ -89,6 +89,20 @@ def code_by_package(counts):
             huffman.canonical_codes(huffman.code_lengths(counts)).items()}
 
 
+def quantize_by_storage(w, bits, symmetric, value_range=None):
+    q, scale = storage.quantize_weight(w.reshape(1, -1))
+    return q.reshape(w.shape).to(torch.int32), float(scale), 0
+
+
+def dequantize_by_hand(q, scale, zero_point):
+    return (q.float() - zero_point) * scale
+
+
+def per_channel_by_storage(w, bits, symmetric):
+    q, scale = storage.quantize_weight(w)
+    return q.to(torch.int32), scale.view(-1, *[1] * (w.dim() - 1)), torch.zeros(1)
+
+
 DELEGATING = [  # (exercise, answer): the reference itself, a wrapper, a call through the module, ...
     ("get_model_sparsity", prune.get_model_sparsity), ("get_model_sparsity", _wrapped(prune.get_model_sparsity)),
     ("get_model_sparsity", _through_module("get_model_sparsity")), ("get_model_sparsity", count_with_measure),
@@ -104,7 +118,8 @@ DELEGATING = [  # (exercise, answer): the reference itself, a wrapper, a call th
     ("distillation_loss", distill.kd_loss), ("distillation_loss", _wrapped(distill.kd_loss)),
     ("distillation_loss", _through_module("distillation_loss")), ("distillation_loss", kl_from_package),
     ("kmeans_share", share_by_package), ("huffman_code", code_by_package),
-]
+    ("quantize_tensor", (quantize_by_storage, dequantize_by_hand)), ("quantize_per_channel", per_channel_by_storage),
+]  # an answer of two functions (quantize_tensor, dequantize) is a tuple: the check takes both
 
 
 @pytest.mark.parametrize("exercise, answer", DELEGATING,
@@ -113,7 +128,7 @@ def test_calling_the_workbooks_own_implementation_fails_the_check(exercise, answ
     check = getattr(checks, catalog.BY_NAME[exercise].check)
     with fails_with(f"^{re.escape(exercise)}: your answer calls the workbook's own implementation "
                     r"\(peel_utils\.\w+\.[\w.]+\); write it yourself$"):
-        check(answer)
+        check(*answer) if isinstance(answer, tuple) else check(answer)
 
 
 def test_a_name_bound_to_the_reference_before_the_check_is_caught():

@@ -1,5 +1,5 @@
-"""Notebook 05's checks: hessian_taylor_stats and CPDImportance pass on the solution and name each
-mistake of the table."""
+"""Notebook 05's checks: finite_difference_hv, hessian_taylor_stats and CPDImportance pass on the solution
+and name each mistake of the table."""
 
 
 import pytest
@@ -10,7 +10,93 @@ from check_helpers import fails_with, mistake, stub
 
 from peel_utils import checks
 
-# --- Hessian statistics and CPD importance (notebook 05) --------------------------------------
+# --- Hessian-vector product, Hessian statistics and CPD importance (notebook 05) ------------------
+
+def test_finite_difference_hv_passes_on_solution(nb05, capsys):
+    checks.check_finite_difference_hv(nb05["finite_difference_hv"])
+    out = capsys.readouterr().out
+    assert out.startswith("✓ passed: finite_difference_hv") and out.count("\n") == 1
+
+
+def finite_hv(*, divide=1, sign=1, step=True, restore=True, as_list=True):
+    """finite_difference_hv written right, or with one mistake."""
+    def hv(loss_fn, weights, grad, probe, h=1e-3):
+        saved = [w.detach().clone() for w in weights]
+        if step:
+            with torch.no_grad():
+                for w, v in zip(weights, probe):
+                    w.add_(h * v)
+        grad_h = torch.autograd.grad(loss_fn(), weights)
+        if restore:
+            with torch.no_grad():
+                for w, s in zip(weights, saved):
+                    w.copy_(s)
+        out = [sign * (g_h - g) / h ** divide for g, g_h in zip(grad, grad_h)]
+        return out if as_list else torch.cat([t.flatten() for t in out])
+    return hv
+
+
+def test_the_finite_difference_test_helper_is_right():
+    checks.check_finite_difference_hv(finite_hv())
+
+
+def central_difference(loss_fn, weights, grad, probe, h=1e-3):
+    """Another right answer: the central difference (∇L(θ + h v) - ∇L(θ - h v)) / 2h, weights restored by sub_."""
+    def grad_at(scale):
+        with torch.no_grad():
+            for w, v in zip(weights, probe):
+                w.add_(scale * h * v)
+        g = torch.autograd.grad(loss_fn(), weights)
+        with torch.no_grad():
+            for w, v in zip(weights, probe):
+                w.sub_(scale * h * v)
+        return g
+    plus, minus = grad_at(1.0), grad_at(-1.0)
+    return [(p - m) / (2 * h) for p, m in zip(plus, minus)]
+
+
+def test_finite_difference_hv_passes_on_another_right_answer(capsys):
+    checks.check_finite_difference_hv(central_difference)
+    assert "✓ passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, key", [
+    (finite_hv(divide=0), "not_divided"),
+    (finite_hv(divide=2), "divided_twice"),
+    (finite_hv(sign=-1), "sign"),
+    (finite_hv(step=False), "no_step"),
+    (finite_hv(restore=False), "not_restored"),
+    (finite_hv(as_list=False), "not_list"),
+])
+def test_finite_difference_hv_catches(wrong, key):
+    with fails_with(mistake("finite_difference_hv", key)):
+        checks.check_finite_difference_hv(wrong)
+
+
+def test_finite_difference_hv_says_what_right_looks_like_for_another_wrong_answer():
+    def gradient_only(loss_fn, weights, grad, probe, h=1e-3):
+        return [g.clone() for g in grad]
+
+    with fails_with(r"it should be \(∇L\(θ \+ h v\) - grad\) / h"):
+        checks.check_finite_difference_hv(gradient_only)
+
+
+def test_the_exact_hv_is_the_hessian_times_the_probe():
+    """answer_key's double backpropagation against the whole Hessian (40 x 40 for TinyConvNet's weights) times v."""
+    from peel_utils.checks import answer_key, fixtures
+    model, inputs, targets, probe = fixtures.hv_inputs()
+    named = [(f"{n}.weight", m.weight) for n, m in model.named_modules() if getattr(m, "weight", None) is not None]
+
+    def loss_of(flat):
+        parts = [p.view_as(w) for p, (_, w) in zip(flat.split([w.numel() for _, w in named]), named)]
+        params = {n: p for (n, _), p in zip(named, parts)}
+        return F.cross_entropy(torch.func.functional_call(model, params, (inputs,)), targets)
+
+    flat = torch.cat([w.detach().flatten() for _, w in named])
+    hessian = torch.autograd.functional.hessian(loss_of, flat)  # (40, 40)
+    expected = hessian @ torch.cat([v.flatten() for v in probe])
+    assert torch.allclose(torch.cat([t.flatten() for t in answer_key.hv_expected()]), expected, atol=1e-10)
+
 
 def test_hessian_taylor_stats_passes_on_solution(nb05, capsys):
     checks.check_hessian_taylor_stats(nb05["hessian_taylor_stats"], "cpu")
@@ -50,8 +136,6 @@ def test_the_hessian_test_helper_is_right():
 
 
 @pytest.mark.parametrize("wrong, label, key", [
-    (hessian_stats(divide_h=False), "second", "not_divided"),
-    (hessian_stats(h_power=2), "second", "divided_twice"),
     (hessian_stats(square=False), "second", "not_squared"),
     (hessian_stats(probe=False), "second", "no_probe"),
     (hessian_stats(mean=False), "first", "summed"),
@@ -125,12 +209,14 @@ def test_cpd_importance_catches(wrong, key):
 def test_notebook_05_checks_leave_the_global_random_state_alone():
     torch.manual_seed(5)
     state = torch.random.get_rng_state()
+    checks.check_finite_difference_hv(finite_hv())
     checks.check_hessian_taylor_stats(hessian_stats())
     checks.check_cpd_importance(cpd_importance())
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
-@pytest.mark.parametrize("check", [checks.check_hessian_taylor_stats, checks.check_cpd_importance])
+@pytest.mark.parametrize("check", [checks.check_finite_difference_hv, checks.check_hessian_taylor_stats,
+                                   checks.check_cpd_importance])
 def test_notebook_05_stubs_raise_their_own_error(check):
     with pytest.raises(NotImplementedError):
         check(stub)

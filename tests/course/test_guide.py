@@ -1,5 +1,6 @@
 """peel_course.guide: the instructor guide's exercise table comes from the checks' catalog."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,14 @@ def test_a_missing_guide_is_our_error(tmp_path, capsys):
     assert guide.main(["--check", "--guide", str(tmp_path / "missing.md")]) == 2
     assert capsys.readouterr().err == (f"error: cannot read the guide {tmp_path / 'missing.md'} (No such file or directory); "
                                        "pass the instructor guide with --guide (docs/instructor.md from the repository root)\n")
+
+
+def test_the_labs_table_counts_core_and_going_further_words(tmp_path):
+    cells = [{"cell_type": "markdown", "source": "# 01 · T\n\nintro words"},
+             {"cell_type": "markdown", "source": "## Step 1: x\n\nfive words in this one"},
+             {"cell_type": "markdown", "source": "## Going further 1: extras\n\nmore"}]
+    (tmp_path / "01_t.ipynb").write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    rows = guide.labs_table(tmp_path).splitlines()
+    assert rows[2] == "| 01_t | 1 | 15 | extras | 6 |"
+    text = guide.render(f"{guide.BEGIN}\n{guide.END}\n{guide.LABS_BEGIN}\nold\n{guide.LABS_END}\n", tmp_path)
+    assert "| 01_t | 1 | 15 | extras | 6 |" in text and "old" not in text

@@ -139,7 +139,9 @@ def test_the_handouts_checks_pass_the_solutions_from_stored_answers(built):
                     ["check_calc_mask", "lambda t, s: calc_mask(t, s).float()"]],
              "02": [["check_choose_ratio", "choose_ratio"], ["check_choose_ratio", "sweep.choose_ratio"]],
              "03": [["check_bitmask_bytes", "bitmask_bytes"]], "04": [["check_distillation_loss", "distillation_loss"]],
-             "05": [["check_hessian_taylor_stats", "hessian_taylor_stats"], ["check_cpd_importance", "CPDImportance"]]}
+             "05": [["check_finite_difference_hv", "finite_difference_hv"],
+                    ["check_hessian_taylor_stats", "hessian_taylor_stats"], ["check_cpd_importance", "CPDImportance"]],
+             "06": [["check_quantize_per_channel", "quantize_per_channel"]]}
     env = {**os.environ, "PYTHONPATH": str(out), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(out), json.dumps(calls), str(ROOT / "notebooks")],
                           capture_output=True, text=True, env=env, cwd=out, timeout=300)
