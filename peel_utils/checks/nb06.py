@@ -95,6 +95,23 @@ def _student(name: str, what: str, fn: Callable, *args):
         return call(name, what, fn, *args)
 
 
+def _codes(name: str, what: str, quantiser: Callable, w: torch.Tensor, *args) -> tuple[torch.Tensor, object, object]:
+    """`quantiser(copy of w, *args)` run as the student's code: (q, scale, zero_point), after checking that it
+    left its input as it was, returned three things with codes shaped like `w`, and codes that are integers."""
+    __tracebackhide__ = True
+    mistake = catalog.BY_NAME[name].mistake
+    given = w.clone()
+    out = _student(name, what, quantiser, given, *args)
+    if not torch.equal(given, w):
+        fail(name, f"{what}: {mistake('changes')}")
+    if not (isinstance(out, (tuple, list)) and len(out) == 3 and isinstance(out[0], torch.Tensor)
+            and out[0].shape == w.shape):
+        fail(name, f"{what} returned {type(out).__name__}: {mistake('returns')}")
+    if not _is_integer(out[0]):
+        fail(name, f"{what}: codes of dtype {out[0].dtype}: {mistake('not_integers')}")
+    return tuple(out)
+
+
 # --- quantize_tensor and dequantize --------------------------------------------------------------
 
 def _check_dequantize(name: str, dequantize: Callable, q: torch.Tensor, scale, zero_point, expected: torch.Tensor,
@@ -127,19 +144,10 @@ def check_quantize_tensor(quantize_tensor: Callable, dequantize: Callable) -> No
     for case, (tensor_name, bits, symmetric, value_range) in enumerate(fixtures.QUANT_CASES):
         exp = answer_key.quantize_expected(case)
         w = tensors[tensor_name]
-        given = w.clone()
         extra = (value_range,) if value_range is not None else ()
         what = (f"quantize_tensor(<{tensor_name} {tuple(w.shape)}>, bits={bits}, symmetric={symmetric}"
                 + (f", value_range={value_range})" if extra else ")"))
-        out = _student(name, what, quantize_tensor, given, bits, symmetric, *extra)
-        if not torch.equal(given, w):
-            fail(name, f"{what}: {mistake('changes')}")
-        if not (isinstance(out, (tuple, list)) and len(out) == 3 and isinstance(out[0], torch.Tensor)
-                and out[0].shape == w.shape):
-            fail(name, f"{what} returned {type(out).__name__}: {mistake('returns')}")
-        q, scale, zero_point = out
-        if not _is_integer(q):
-            fail(name, f"{what}: codes of dtype {q.dtype}: {mistake('not_integers')}")
+        q, scale, zero_point = _codes(name, what, quantize_tensor, w, bits, symmetric, *extra)
         scale_f, zero_f = _number(scale), _number(zero_point)
         if scale_f is None or zero_f is None or not math.isfinite(scale_f) or not math.isfinite(zero_f):
             fail(name, f"{what} returned scale {scale!r} and zero point {zero_point!r}: {mistake('returns')}")
@@ -195,17 +203,8 @@ def check_quantize_per_channel(quantize_per_channel: Callable) -> None:
     for case, (tensor_name, bits, symmetric) in enumerate(fixtures.PER_CHANNEL_CASES):
         exp = answer_key.per_channel_expected(case)
         w = tensors[tensor_name]
-        given = w.clone()
         what = f"quantize_per_channel(<{tensor_name} {tuple(w.shape)}>, bits={bits}, symmetric={symmetric})"
-        out = _student(name, what, quantize_per_channel, given, bits, symmetric)
-        if not torch.equal(given, w):
-            fail(name, f"{what}: {mistake('changes')}")
-        if not (isinstance(out, (tuple, list)) and len(out) == 3 and isinstance(out[0], torch.Tensor)
-                and out[0].shape == w.shape):
-            fail(name, f"{what} returned {type(out).__name__}: {mistake('returns')}")
-        q, scale, zero_point = out
-        if not _is_integer(q):
-            fail(name, f"{what}: codes of dtype {q.dtype}: {mistake('not_integers')}")
+        q, scale, zero_point = _codes(name, what, quantize_per_channel, w, bits, symmetric)
         channels, inputs = w.shape[0], w.shape[1]
         shape = (channels, *[1] * (w.dim() - 1))
         scale = torch.as_tensor(scale).detach()
