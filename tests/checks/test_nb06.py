@@ -2,32 +2,18 @@
 mistake table, on typical wrong answers, on answers that call the workbook's implementation and on answers
 that call torch's own quantisers."""
 
-import functools
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
 import torch
+from check_helpers import mistake, solution
 
 from peel_utils import storage
 from peel_utils.checks import CheckFailed, answer_key, catalog, fixtures, nb06
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06_deploy_int8_bf16.ipynb"
-
-
-@functools.cache
-def solutions() -> dict:
-    """The code cells of notebook 06 that hold its exercises, executed."""
-    namespace = {"torch": torch}
-    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
-        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
-            exec(compile(cell.source, str(NOTEBOOK), "exec"), namespace)
-    return namespace
-
 
 def fails_with(exercise: str, key: str):
-    return pytest.raises(CheckFailed, match=re.escape(catalog.BY_NAME[exercise].mistake(key)))
+    return pytest.raises(CheckFailed, match=mistake(exercise, key))
 
 
 DELEGATION = re.escape(catalog.DELEGATION.split("(")[0])
@@ -66,7 +52,7 @@ def right_dequantize(q, scale, zero_point):
 # --- quantize_tensor ------------------------------------------------------------------------------
 
 def test_quantize_tensor_passes_on_solution(capsys):
-    nb06.check_quantize_tensor(solutions()["quantize_tensor"], solutions()["dequantize"])
+    nb06.check_quantize_tensor(solution("06", "quantize_tensor"), solution("06", "dequantize"))
     out = capsys.readouterr()
     assert "✓ passed: quantize_tensor" in out.out and out.err == ""
 
@@ -178,7 +164,7 @@ def test_a_stub_passes_through_unchanged():
 # --- quantize_per_channel -------------------------------------------------------------------------
 
 def test_quantize_per_channel_passes_on_solution(capsys):
-    nb06.check_quantize_per_channel(solutions()["quantize_per_channel"])
+    nb06.check_quantize_per_channel(solution("06", "quantize_per_channel"))
     out = capsys.readouterr()
     assert "✓ passed: quantize_per_channel" in out.out and out.err == ""
 
