@@ -1,6 +1,7 @@
 # The workbook's commands. `make run`, `make check` and `make test` create .venv on first use.
 PROFILE ?= quick
 ONLY ?=
+CELL_TIMEOUT ?=
 SUBMISSIONS ?=
 NBGRADER_DIR ?= nbgrader
 GRADE_TIMEOUT ?= 900
@@ -24,9 +25,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt -e .
 	touch $(STAMP)
 
-## run: execute every notebook with params/$(PROFILE).yaml into results/$(PROFILE)/
+## run: execute every notebook with params/$(PROFILE).yaml into results/$(PROFILE)/ (CELL_TIMEOUT=seconds a cell may run)
 run: $(STAMP)
-	$(PY) -m peel_course.run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m peel_course.run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(CELL_TIMEOUT),--cell-timeout $(CELL_TIMEOUT))
 
 ## check: the maintainers' loop, minutes: lint, exercises and guide in step, the fast unit tests (no notebook runs)
 check: $(STAMP)
@@ -72,13 +73,14 @@ $(NBGRADER_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[nbgrader]'
 	touch $(NBGRADER_STAMP)
 
-## lab: JupyterLab on notebooks/
+## lab: JupyterLab on notebooks/, its kernels with the workbook's timing set-up (peel_utils.timing)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	env $$($(PY) -c 'from peel_utils import timing; print(*(f"{k}={v}" for k, v in timing.environment().items()))') \
+		$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 ## store: maintainers: re-execute notebooks/ in place so their stored outputs are current
 store: $(STAMP)
-	$(PY) -m peel_course.run --store $(if $(ONLY),--only $(ONLY))
+	$(PY) -m peel_course.run --store $(if $(ONLY),--only $(ONLY)) $(if $(CELL_TIMEOUT),--cell-timeout $(CELL_TIMEOUT))
 
 clean:
 	rm -rf results .pytest_cache handout handout.zip grades

@@ -1,5 +1,6 @@
 """The instructor guide's generated parts, so they cannot drift: the list of exercises (from the checks'
-catalog) and the size of each lab's core path and "Going further" sections (from the notebooks).
+catalog), the size of each lab's core path and "Going further" sections (from the notebooks), and what varies
+between runs (from docs/seed_spread.json, peel_course.spread).
 
     python -m peel_course.guide            # rewrite the parts of docs/instructor.md between the markers
     python -m peel_course.guide --check    # CI: exit 1 if a part differs from what would be written
@@ -12,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from peel_course import spread
 from peel_utils.checks import catalog
 from peel_utils.report import GOING_FURTHER, lab_words
 
@@ -19,6 +21,8 @@ BEGIN = "<!-- BEGIN GENERATED: exercises (python -m peel_course.guide; do not ed
 END = "<!-- END GENERATED: exercises -->"
 LABS_BEGIN = "<!-- BEGIN GENERATED: labs (python -m peel_course.guide; do not edit by hand) -->"
 LABS_END = "<!-- END GENERATED: labs -->"
+SPREAD_BEGIN = "<!-- BEGIN GENERATED: spread (python -m peel_course.guide, from docs/seed_spread.json; do not edit by hand) -->"
+SPREAD_END = "<!-- END GENERATED: spread -->"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
@@ -61,14 +65,19 @@ def _replace(text: str, begin: str, end: str, body: str) -> str:
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
-def render(text: str, notebooks: Path = NOTEBOOKS) -> str:
-    """`text` with the part between BEGIN and END replaced by the current exercise table, and the part
-    between LABS_BEGIN and LABS_END (where the guide has those markers) by the current lab sizes."""
+def render(text: str, notebooks: Path = NOTEBOOKS, spread_file: Path = spread.DOCS_FILE) -> str:
+    """`text` with the part between BEGIN and END replaced by the current exercise table, the part between
+    LABS_BEGIN and LABS_END (where the guide has those markers) by the current lab sizes, and the part between
+    SPREAD_BEGIN and SPREAD_END by the table of what varies between runs (from `spread_file`)."""
     if BEGIN not in text or END not in text:
         raise ValueError(f"the guide has no '{BEGIN}' ... '{END}' markers")
     text = _replace(text, BEGIN, END, table())
     if LABS_BEGIN in text and LABS_END in text:
         text = _replace(text, LABS_BEGIN, LABS_END, labs_table(notebooks))
+    if SPREAD_BEGIN in text and SPREAD_END in text:
+        if not spread_file.exists():
+            raise ValueError(f"{spread_file} is missing: run `make run PROFILE=seeds` and `python -m peel_course.spread`")
+        text = _replace(text, SPREAD_BEGIN, SPREAD_END, spread.table(json.loads(spread_file.read_text())))
     return text
 
 

@@ -43,6 +43,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Unicode
 
 from peel_course import exercises
+from peel_course.kernel import KERNEL_ENV
 
 POINTS = 1  # nbgrader points per check cell
 COURSE_ID = "peel"
@@ -68,6 +69,9 @@ root = os.path.dirname(os.path.abspath(__file__))
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 c.CourseDirectory.root = root
 c.CourseDirectory.course_id = {course_id!r}
+# The kernels autograde starts inherit the course tools' environment: the timing set-up, and no widgets without a
+# front end (a widget cell can stall a headless executor for good)
+os.environ.update({kernel_env!r})
 
 # The stub that replaces each `### BEGIN SOLUTION` ... `### END SOLUTION` region in the release
 c.ClearSolutions.code_stub = {{"python": {stub!r}}}
@@ -180,7 +184,7 @@ def build(root: Path, out: Path, data: Path | None = None, only: list[str] | Non
                                 + (f" numbered {' '.join(only)}" if only else ""))
     notebooks = {path.stem: source_notebook(nbformat.read(path, as_version=4), path.name) for path in paths}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "nbgrader_config.py").write_text(CONFIG.format(course_id=COURSE_ID, stub=STUB, timeout=CELL_TIMEOUT),
+    (out / "nbgrader_config.py").write_text(CONFIG.format(course_id=COURSE_ID, stub=STUB, timeout=CELL_TIMEOUT, kernel_env=KERNEL_ENV),
                                             encoding="utf-8")
     for name, nb in notebooks.items():
         folder = out / "source" / name

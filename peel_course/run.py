@@ -3,13 +3,16 @@
     python -m peel_course.run --profile quick            # every notebook, CPU minutes
     python -m peel_course.run --profile full --only 02 03
     python -m peel_course.run --store                    # maintainers: refresh stored outputs
+    python -m peel_course.run --cell-timeout 120         # a cell that runs longer fails the run, named
 
 Writes results/<profile>/: the executed notebooks, the figures they drew (PNG), and
 summary.json + summary.md with each notebook's run time and the key figures it recorded (summary.md rounds
 them to four significant digits for reading; summary.json keeps them as recorded).
 A mistake in the command or the profile (an unknown --only prefix, a YAML error, a parameter a
 notebook does not declare) stops it with our error before any notebook runs. Kernels run over
-IPC where the platform has it (peel_course.kernel).
+IPC where the platform has it, with the workbook's timing set-up and no widgets (peel_course.kernel).
+A cell that runs longer than --cell-timeout seconds (a profile's default: `CELL_TIMEOUT_S`) fails the run, naming
+the notebook, the cell and how long it ran: no run waits for ever.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from pathlib import Path
 import yaml
 from traitlets.config import Config
 
-from peel_course.kernel import kernel_config
+from peel_course.kernel import environment, kernel_config
 from peel_utils.report import RECORD_ENV, readable
 
-TIMEOUT_S = 3600
+CELL_TIMEOUT_S = {"quick": 600, "full": 1800}  # the longest quick cell takes ~3 min cold on 2 cores (02's teacher)
+DEFAULT_CELL_TIMEOUT_S = 600  # any other profile (seeds, a user's own): the quick profile's
+OVER_SEEDS = "over_seeds"  # a profile key: run the chain once per seed (params/seeds.yaml)
+BASE = "base"  # a profile key: start from another profile's settings
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 
@@ -59,7 +65,9 @@ def _yaml_error(path: Path, err: yaml.YAMLError) -> SystemExit:
 
 
 def load_profile(params_dir: Path, profile: str) -> dict[str, dict]:
-    """The profile's YAML: an 'all' section for every notebook plus one section per prefix ("01").
+    """The profile's YAML: an 'all' section for every notebook plus one section per prefix ("01"), and optionally
+    `over_seeds: [0, 1, 2]` (the whole chain runs once per seed: see run_profile) and `base: <profile>` (start from
+    that profile's sections, each updated by this one's).
 
     A YAML error, a section that is not a mapping of parameters, or a section name that is neither
     'all' nor a two-digit prefix raises SystemExit naming the file and the line.
@@ -84,6 +92,19 @@ def load_profile(params_dir: Path, profile: str) -> dict[str, dict]:
         for key_node, value_node in root.value:
             name, values = loader.construct_object(key_node, deep=True), loader.construct_object(value_node, deep=True)
             line = key_node.start_mark.line + 1
+            if name == BASE:
+                if not isinstance(values, str) or values == path.stem:
+                    raise SystemExit(f"{path}, line {line}: `{BASE}:` holds {values!r}; name another profile whose "
+                                     "settings this one starts from, e.g. `base: quick`")
+                sections[name] = values
+                continue
+            if name == OVER_SEEDS:
+                if not (isinstance(values, list) and values and all(type(v) is int and v >= 0 for v in values)
+                        and len(set(values)) == len(values)):
+                    raise SystemExit(f"{path}, line {line}: `{OVER_SEEDS}:` holds {values!r}; give a list of distinct "
+                                     "seeds, whole numbers from 0, e.g. [0, 1, 2]")
+                sections[name] = values
+                continue
             if name != "all" and not (isinstance(name, str) and re.fullmatch(r"\d\d", name)):
                 raise SystemExit(f"{path}, line {line}: section {name!r} is neither `all` nor a notebook prefix; "
                                  'write prefixes quoted, as "01": (unquoted, YAML reads 01 as the number 1)')
@@ -93,6 +114,10 @@ def load_profile(params_dir: Path, profile: str) -> dict[str, dict]:
                 raise SystemExit(f"{path}, line {line}: section {name!r} holds {type(values).__name__} {values!r}; "
                                  "it must hold indented `name: value` lines (a mapping of parameters)")
             sections[name] = values or {}
+        if BASE in sections:  # the base's sections, each updated by this profile's own
+            base = load_profile(params_dir, sections.pop(BASE))
+            sections = {**base, **{name: ({**base.get(name, {}), **values} if isinstance(values, dict) else values)
+                                   for name, values in sections.items()}}
         return sections
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from None
@@ -140,16 +165,64 @@ def write_summary(out_dir: Path, profile: str, runs: dict[str, dict]) -> None:
     (out_dir / "summary.md").write_text("\n".join(lines))
 
 
-def run_profile(profile: str, only: list[str], notebooks_dir: Path, params_dir: Path, results: Path) -> int:
-    """Execute the selected notebooks in order under the profile; stop at the first that fails (returns 1)."""
+def cell_timeout(text: str) -> float:
+    """--cell-timeout's value: a number of seconds above 0 (argparse type); anything else is our error, naming it."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0; give the longest a cell "
+                                         "may run, e.g. --cell-timeout 600")
+    return seconds
+
+
+def timed_out_cell(executed: Path) -> str:
+    """Which cell of papermill's output notebook was running when the run stopped: the last cell it started."""
+    cells = json.loads(executed.read_text())["cells"] if executed.exists() else []
+    started = [(cell["metadata"].get("papermill", {}).get("start_time") or "", index, cell.get("execution_count"))
+               for index, cell in enumerate(cells) if cell["cell_type"] == "code"]
+    started = [entry for entry in started if entry[0]]
+    if not started:
+        return "a cell"
+    _, index, count = max(started)
+    return f"cell {index}" + (f" (In [{count}])" if count else "")
+
+
+def run_profile(profile: str, only: list[str], notebooks_dir: Path, params_dir: Path, results: Path,
+                cell_timeout_s: float | None = None) -> int:
+    """Execute the selected notebooks in order under the profile; stop at the first that fails (returns 1).
+    A cell may run `cell_timeout_s` seconds (None: the profile's default, CELL_TIMEOUT_S). A profile with
+    `over_seeds` runs the chain once per seed into results/<profile>/seed<N>/ and writes their spread.json."""
     notebooks = select(notebooks_dir, only)
     sections = load_profile(params_dir, profile)
-    parameters = {notebook: notebook_parameters(notebook, sections) for notebook in notebooks}  # all checked first
-    with kernel_config() as config:
-        return _run(profile, parameters, notebooks_dir, results / profile, config)
+    seeds = sections.pop(OVER_SEEDS, None)
+    timeout = cell_timeout_s or CELL_TIMEOUT_S.get(profile, DEFAULT_CELL_TIMEOUT_S)
+    if seeds is None:
+        chains = {"": (profile, sections)}
+    else:  # each seed its own chain: its own hand-over folder (checkpoints/<profile>-seed<N>/) and results/<profile>/seed<N>/
+        chains = {f"seed{seed}": (f"{profile}-seed{seed}",
+                                  {**sections, "all": {**sections.get("all", {}), "seed": seed, "profile": f"{profile}-seed{seed}"}})
+                  for seed in seeds}
+    parameters = {name: {notebook: notebook_parameters(notebook, chain_sections) for notebook in notebooks}
+                  for name, (_, chain_sections) in chains.items()}  # all checked before any kernel starts
+    with kernel_config() as config, environment({RECORD_ENV: ""}):  # restored afterwards
+        for name, (chain_profile, _) in chains.items():
+            if seeds is not None:
+                print(f"\n== {profile}: {name} ({len(chains)} seeds) ==", flush=True)
+            code = _run(chain_profile, parameters[name], notebooks_dir, results / profile / name, config, timeout)
+            if code:
+                return code
+    if seeds is not None:
+        from peel_course import spread
+
+        path = spread.write(spread.collect(results / profile, seeds), results / profile / "spread.json")
+        print(f"spread between seeds {seeds}: {path} (python -m peel_course.spread copies it to docs/)")
+    return 0
 
 
-def _run(profile: str, parameters: dict[Path, dict], notebooks_dir: Path, out_dir: Path, config: Config) -> int:
+def _run(profile: str, parameters: dict[Path, dict], notebooks_dir: Path, out_dir: Path, config: Config,
+         timeout: float) -> int:
     import papermill
 
     notebooks = list(parameters)
@@ -166,10 +239,13 @@ def _run(profile: str, parameters: dict[Path, dict], notebooks_dir: Path, out_di
         try:
             papermill.execute_notebook(str(notebook), str(executed), parameters=params,
                                        cwd=str(notebooks_dir), kernel_name="python3", config=config,
-                                       progress_bar=True, execution_timeout=TIMEOUT_S)
+                                       progress_bar=True, execution_timeout=timeout)
             status = "ok"
         except papermill.PapermillExecutionError as err:
             status = f"failed at cell {err.cell_index} (In [{err.exec_count}]): {err.ename}: {err.evalue}"
+        except TimeoutError:  # nbclient's CellTimeoutError: the cell ran past the limit (or its reply never came)
+            status = (f"failed at {timed_out_cell(executed)}: it ran past the {timeout:g} s limit per cell "
+                      "(--cell-timeout; make run CELL_TIMEOUT=...) and was stopped")
         figures = json.loads(record_file.read_text()) if record_file.exists() else {}
         record_file.unlink(missing_ok=True)
         runs[notebook.stem] = {"status": status, "seconds": time.perf_counter() - start,
@@ -207,8 +283,8 @@ def clean_notebook(nb) -> None:
             cell.outputs = [o for o in cell.outputs if not is_progress_bar(o)]
 
 
-def store(only: list[str], notebooks_dir: Path) -> int:
-    """Re-execute the source notebooks in place with their default (quick) parameters."""
+def store(only: list[str], notebooks_dir: Path, timeout: float = CELL_TIMEOUT_S["quick"]) -> int:
+    """Re-execute the source notebooks in place with their default (quick) parameters, `timeout` s at most a cell."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -217,7 +293,7 @@ def store(only: list[str], notebooks_dir: Path) -> int:
         start = time.perf_counter()
         nb = nbformat.read(notebook, as_version=4)
         with kernel_config() as config:
-            NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3", config=config,
+            NotebookClient(nb, timeout=timeout, kernel_name="python3", config=config,
                            resources={"metadata": {"path": str(notebooks_dir)}}).execute()
         clean_notebook(nb)
         partial = notebook.with_name(f".{notebook.name}.partial")
@@ -236,10 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--store", action="store_true",
                         help="re-execute notebooks/ in place with their defaults (refresh stored outputs)")
+    parser.add_argument("--cell-timeout", type=cell_timeout, default=None, metavar="SECONDS",
+                        help=f"the longest a cell may run before the run fails (default: {CELL_TIMEOUT_S} by "
+                             f"profile, {DEFAULT_CELL_TIMEOUT_S} for others)")
     args = parser.parse_args(argv)
     if args.store:
-        return store(args.only, args.notebooks)
-    return run_profile(args.profile, args.only, args.notebooks, args.params, args.results)
+        return store(args.only, args.notebooks, args.cell_timeout or CELL_TIMEOUT_S["quick"])
+    return run_profile(args.profile, args.only, args.notebooks, args.params, args.results, args.cell_timeout)
 
 
 if __name__ == "__main__":

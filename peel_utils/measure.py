@@ -1,5 +1,9 @@
 """Measured costs of a model: parameters, non-zeros, checkpoint bytes, MACs and CPU latency.
 
+Every latency in the workbook is taken one way: `interleaved_timings` (rounds over all models, each the mean of a
+few passes, at a fixed thread count, under `timing`'s OpenMP wait policy), read with `latency_table` (median,
+round-to-round spread, per-round speed-ups) and introduced by `timing_setup` (the CPU, the threads, the policy).
+
 Parameters and non-zeros are counted by `prune` (`count_parameters`, `count_nonzero_parameters`,
 the latter importable from here too, as notebooks 02 and 06 use it).
 """
@@ -9,14 +13,17 @@ from __future__ import annotations
 import copy
 import io
 import logging
+import math
 import os
 import statistics
 from collections.abc import Hashable, Mapping, Sequence
 
+import pandas as pd
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from . import timing
 from .prune import count_nonzero_parameters, count_parameters
 from .runtime import eval_mode
 
@@ -151,3 +158,74 @@ def cost_row(model: nn.Module, input_shape: tuple[int, ...], batch_sizes: tuple[
     for batch_size in batch_sizes:
         row[f"latency_ms_b{batch_size}"] = measure_latency(model, input_shape, batch_size, repeats)
     return row
+
+
+def timing_setup(threads: int) -> str:
+    """One sentence on how the timings that follow are taken: the CPU's instruction set, the torch threads and
+    cores, and the OpenMP wait policy, saying so when it is not the workbook's (`timing.WAIT_POLICY`, set by the
+    launchers before torch loads: a kernel started by hand has the default, whose figures are not comparable)."""
+    from .deploy import cpu_capability
+
+    policy = os.environ.get(timing.WAIT_POLICY_ENV)
+    if policy == timing.WAIT_POLICY:
+        how = f"{timing.WAIT_POLICY_ENV}={policy} (the workbook's set-up: waiting threads sleep, so a busy core does not stall them)"
+    else:
+        how = (f"{timing.WAIT_POLICY_ENV}={policy or 'unset'}, not the workbook's {timing.WAIT_POLICY}: these timings do not "
+               "compare with the stored ones; start Jupyter with `make lab` (or set the variable before it starts)")
+    return (f"Timed on the CPU ({cpu_capability().capability}) with {threads} torch threads of {os.cpu_count()} "
+            f"cores, {how}.")
+
+
+def latency_table(runs: Mapping[tuple[Hashable, int], Sequence[float]], baseline: Hashable | None = None) -> pd.DataFrame:
+    """One row per (model, batch size) of `interleaved_timings`' rounds: the median ms, the rounds' spread and their
+    count; with a `baseline` model, the speed-up over it (the median of the per-round ratios) and its range over
+    the rounds. Print it with `report.readable(table, 2)`: two significant digits, as the spread allows."""
+    rows = []
+    for (name, batch), times in runs.items():
+        row = {"model": name, "batch": batch, "latency_ms": statistics.median(times), "spread": spread(times),
+               "rounds": len(times)}
+        if baseline is not None:
+            ratios = per_round_speedups(runs[baseline, batch], times)
+            row.update(speedup=statistics.median(ratios), speedup_low=min(ratios), speedup_high=max(ratios))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+TIMING_DIGITS = 2  # significant digits of a timing: rounds that spread 5-60% leave no more than two meaningful
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` for printing: its timing columns (names that start with latency, spread or speedup) at two significant
+    digits, as their spread allows, every other float at report.readable's four."""
+    from .report import readable as round_floats
+
+    timing_columns = [c for c in table.columns if str(c).startswith(("latency", "spread", "speedup"))]
+    rounded = round_floats(table)
+    rounded[timing_columns] = round_floats(table[timing_columns], TIMING_DIGITS)
+    return rounded
+
+
+def speedup_words(runs: Mapping[tuple[Hashable, int], Sequence[float]], model: Hashable, baseline: Hashable,
+                  batch: int) -> str:
+    """How fast `model` ran against `baseline` at `batch`, in words generated from `interleaved_timings`' rounds (the
+    figures of `latency_table`'s row): "1.9x faster (rounds 1.7x-2.1x; spreads 8% and 12%)", "slower" likewise, or
+    "no measurable difference" when the speed-up (the median of the per-round ratios) lies within the larger of the
+    two rounds' spreads of 1x, or the rounds' ratios fall on both sides of 1x. Two significant digits."""
+    ratios = per_round_speedups(runs[baseline, batch], runs[model, batch])
+    ratio, low, high = statistics.median(ratios), min(ratios), max(ratios)
+    own, base = spread(runs[model, batch]), spread(runs[baseline, batch])
+    spreads = f"spreads {own:.0%} and {base:.0%}"
+    if abs(ratio - 1) <= max(own, base) or low <= 1 <= high:
+        return f"no measurable difference ({format_ratio(ratio)}, rounds {format_ratio(low)}-{format_ratio(high)}; {spreads})"
+    if ratio > 1:
+        return f"{format_ratio(ratio)} faster (rounds {format_ratio(low)}-{format_ratio(high)}; {spreads})"
+    return f"{format_ratio(1 / ratio)} slower (rounds {format_ratio(1 / high)}-{format_ratio(1 / low)}; {spreads})"
+
+
+def format_ratio(value: float) -> str:
+    """A ratio at two significant digits: 2.0x, 0.43x, 12x, 130x."""
+    from .report import significant
+
+    value = significant(value, TIMING_DIGITS)
+    decimals = max(0, TIMING_DIGITS - 1 - math.floor(math.log10(abs(value)))) if value else 0
+    return f"{value:.{decimals}f}x"

@@ -1,10 +1,14 @@
 import json
+import os
+import re
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from peel_course import run
+from peel_utils.report import RECORD_ENV
 
 
 def make_notebook(path, *sources):
@@ -107,7 +111,7 @@ def test_shipped_profiles_set_only_declared_parameters(profile):
         parameters = run.notebook_parameters(notebook, sections)
         assert parameters["profile"] == profile and parameters["seed"] == 0
         if "seeds" in sections.get(notebook.name[:2], {}):
-            assert parameters["seeds"] == (1 if profile == "quick" else 3)
+            assert parameters["seeds"] == (3 if profile == "full" or notebook.name[:2] == "01" else 1)  # 01's LeNets: cheap
 
 
 def test_clean_notebook_drops_frozen_progress_bars_and_keeps_other_outputs():
@@ -125,3 +129,73 @@ def test_clean_notebook_drops_frozen_progress_bars_and_keeps_other_outputs():
     nb.metadata["widgets"] = {"state": {}}
     run.clean_notebook(nb)
     assert nb.cells[0].outputs == [text, slider] and "widgets" not in nb.metadata
+
+
+@pytest.mark.slow  # executes notebooks
+def test_a_cell_past_the_cell_timeout_fails_the_run_naming_it(workbook):
+    # papermill inserts its injected-parameters cell at 1, so the sleeping cell is cell 2 of the executed notebook
+    make_notebook(workbook / "notebooks" / "01_ok.ipynb", "x = 1", "import time\ntime.sleep(3600)", "print('never')")
+    start = time.monotonic()
+    code = run.main(["--cell-timeout", "20", "--notebooks", str(workbook / "notebooks"), "--params",
+                     str(workbook / "params"), "--results", str(workbook / "results")])
+    assert code == 1 and time.monotonic() - start < 60
+    status = json.loads((workbook / "results" / "quick" / "summary.json").read_text())["notebooks"]["01_ok"]["status"]
+    assert status.startswith("failed at cell 2 (In [3]): it ran past the 20 s limit per cell (--cell-timeout")
+
+
+@pytest.mark.slow  # executes a notebook
+def test_kernels_get_the_timing_set_up_and_no_sliders_and_the_record_variable_is_restored(workbook, monkeypatch):
+    monkeypatch.setenv(RECORD_ENV, "mine")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    make_notebook(workbook / "notebooks" / "01_ok.ipynb", "x = 1", "import os\nfrom peel_utils import report\n"
+                  "report.record(policy=os.environ['OMP_WAIT_POLICY'], sliders=os.environ['PEEL_SLIDERS'])")
+    assert run.run_profile("quick", ["01"], workbook / "notebooks", workbook / "params", workbook / "results") == 0
+    figures = json.loads((workbook / "results" / "quick" / "summary.json").read_text())["notebooks"]["01_ok"]["figures"]
+    assert figures == {"policy": "PASSIVE", "sliders": "off"}
+    assert os.environ[RECORD_ENV] == "mine" and "OMP_WAIT_POLICY" not in os.environ
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "ten", "nan", "inf"])
+def test_a_cell_timeout_that_is_not_a_positive_number_stops_before_any_kernel(workbook, value, capsys, monkeypatch):
+    monkeypatch.setattr(run, "run_profile", lambda *args: pytest.fail("a notebook ran"))
+    with pytest.raises(SystemExit):
+        run.main(["--cell-timeout", value, "--notebooks", str(workbook / "notebooks")])
+    assert f"argument --cell-timeout: {value!r} is not a number of seconds above 0" in capsys.readouterr().err
+
+
+def test_each_profile_has_a_cell_timeout_of_minutes():
+    assert run.CELL_TIMEOUT_S == {"quick": 600, "full": 1800} and run.DEFAULT_CELL_TIMEOUT_S == 600
+
+
+@pytest.mark.slow  # executes notebooks
+def test_over_seeds_runs_the_chain_once_per_seed_and_writes_the_spread(workbook):
+    (workbook / "params" / "seeds.yaml").write_text("base: quick\nover_seeds: [3, 4]\n")
+    make_notebook(workbook / "notebooks" / "01_ok.ipynb", "seed = 0\nprofile = 'quick'",
+                  "from peel_utils import report\nreport.record(test_accuracy=seed / 10, profile=profile)")
+    assert run.run_profile("seeds", ["01"], workbook / "notebooks", workbook / "params", workbook / "results") == 0
+    spread = json.loads((workbook / "results" / "seeds" / "spread.json").read_text())
+    assert spread["seeds"] == [3, 4]
+    assert spread["notebooks"]["01_ok"] == {"test_accuracy": [0.3, 0.4], "profile": ["seeds-seed3", "seeds-seed4"]}
+
+
+def test_a_base_profile_gives_its_settings_and_the_profile_adds_to_them(workbook):
+    (workbook / "params" / "more.yaml").write_text('base: quick\nover_seeds: [0, 2]\n"01":\n  y: 2\n')
+    assert run.load_profile(workbook / "params", "more") == {"all": {"profile": "test"}, "01": {"x": 5, "y": 2},
+                                                            "over_seeds": [0, 2]}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("over_seeds: [0, 0]\n", "`over_seeds:` holds [0, 0]; give a list of distinct seeds"),
+    ("over_seeds: 3\n", "`over_seeds:` holds 3; give a list"),
+    ("base: bad\n", "`base:` holds 'bad'; name another profile"),
+])
+def test_a_bad_over_seeds_or_base_is_our_error(workbook, text, message):
+    (workbook / "params" / "bad.yaml").write_text(text)
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        run.load_profile(workbook / "params", "bad")
+
+
+def test_the_seeds_profile_is_the_quick_profile_over_three_seeds():
+    root = Path(__file__).resolve().parents[2] / "params"
+    seeds, quick = run.load_profile(root, "seeds"), run.load_profile(root, "quick")
+    assert len(seeds.pop("over_seeds")) >= 3 and seeds == quick
