@@ -18,12 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .prune import validate_max_drop
+
 MAX_ITERATIONS = 100
+_TOLERANCE = 1e-6  # float32 accuracies: a width exactly max_drop points below still counts as within
 
 
 @dataclass(frozen=True)
@@ -164,3 +168,48 @@ def finetune_centroids(model: nn.Module, shared: Mapping[str, SharedLayer], batc
                                shared[name].bits) for name, codebook in zip(names, codebooks)}
     apply_shared(model, tuned)
     return tuned, losses
+
+
+def choose_bits(table: pd.DataFrame, reference: float, max_drop: float) -> int:
+    """The codebook width to store: the smallest `bits` of `table` whose `val_accuracy` is at most `max_drop`
+    points below `reference`, the unshared model's validation accuracy (both fractions); when no width comes that
+    close, the width with the best validation accuracy (the smallest of equals).
+
+    `table` is a bits sweep measured on the validation split (columns `bits`, `val_accuracy`): the width is chosen
+    there, never on test, as `sweep.choose_ratio` chooses the pruning ratio. `max_drop` is in percentage points
+    (1.0: one point). Introduced in notebook 07."""
+    max_drop = validate_max_drop(max_drop)
+    if table.empty:
+        raise ValueError("the bits sweep is empty: measure at least one width")
+    widths = table.sort_values("bits")
+    close = widths[widths["val_accuracy"] >= reference - max_drop / 100 - _TOLERANCE]
+    if len(close):
+        return check_bits(int(close["bits"].iloc[0]))
+    return check_bits(int(widths.loc[widths["val_accuracy"].idxmax(), "bits"]))
+
+
+def bits_reading(table: pd.DataFrame, reference: float, max_drop: float, val_images: int, name: str = "the model") -> str:
+    """The sentence that says which width `choose_bits` takes and why, generated from the sweep: the width and its
+    validation accuracy, the reference it is held against, what one point is in validation images, and the next
+    narrower width's accuracy (what one bit less would have cost). Introduced in notebook 07."""
+    bits = choose_bits(table, reference, max_drop)
+    val = table.set_index("bits")["val_accuracy"].sort_index()
+    bound = f"{max_drop:g} point{'' if max_drop == 1 else 's'}"
+
+    def gap(accuracy: float) -> str:
+        points = round((reference - accuracy) * 100, 1)
+        return "level with it" if points == 0 else f"{abs(points):.1f} points {'below' if points > 0 else 'above'}"
+
+    unit = {b: f"{b} bit{'' if b == 1 else 's'}" for b in val.index}
+    per_point = val_images / 100
+    scale = f"1 point = {per_point:g} validation image{'' if per_point == 1 else 's'}"
+    if val[bits] >= reference - max_drop / 100 - _TOLERANCE:
+        text = (f"{name}: {unit[bits]}, the smallest width whose validation accuracy ({val[bits]:.3f}, {gap(val[bits])}) "
+                f"is within {bound} of the unshared model's ({reference:.3f}; {scale})")
+    else:
+        text = (f"{name}: no width is within {bound} of the unshared model's validation accuracy ({reference:.3f}; "
+                f"{scale}), so {unit[bits]}, the best on validation ({val[bits]:.3f}, {gap(val[bits])})")
+    narrower = val[val.index < bits]
+    if len(narrower):
+        text += f"; {unit[narrower.index[-1]]}: {narrower.iloc[-1]:.3f}, {gap(narrower.iloc[-1])}"
+    return text + "."

@@ -2,6 +2,7 @@
 
 import copy
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
@@ -92,3 +93,41 @@ def test_finetune_centroids_moves_only_the_codebooks():
         assert torch.equal(layer.mask, shared[name].mask) and torch.equal(layer.indices, shared[name].indices)
         assert not torch.equal(layer.codebook, shared[name].codebook)
         assert torch.equal(model.get_parameter(name).detach(), layer.weight())
+
+
+def bits_table(accuracies):
+    return pd.DataFrame({"bits": list(accuracies), "val_accuracy": list(accuracies.values())})
+
+
+def test_choose_bits_takes_the_smallest_width_within_max_drop_of_the_unshared_model():
+    table = bits_table({8: 0.964, 1: 0.296, 4: 0.964, 2: 0.914, 3: 0.958})  # in any order
+    assert sharing.choose_bits(table, 0.964, 1.0) == 3
+    assert sharing.choose_bits(table, 0.964, 0.5) == 4
+    assert sharing.choose_bits(table, 0.964, 6.0) == 2
+    assert sharing.choose_bits(bits_table({2: 0.956, 3: 0.962}), 0.966, 1.0) == 2  # exactly 1 point below counts
+    assert sharing.choose_bits(bits_table({2: 0.9559, 3: 0.962}), 0.966, 1.0) == 3
+
+
+def test_choose_bits_without_a_close_width_takes_the_best_on_validation():
+    assert sharing.choose_bits(bits_table({1: 0.5, 2: 0.8, 4: 0.9, 8: 0.9}), 0.99, 1.0) == 4
+
+
+def test_choose_bits_refuses_a_bad_bound_and_an_empty_sweep():
+    with pytest.raises(ValueError, match="max_drop"):
+        sharing.choose_bits(bits_table({3: 0.9}), 0.9, -1.0)
+    with pytest.raises(ValueError, match="empty"):
+        sharing.choose_bits(bits_table({}), 0.9, 1.0)
+
+
+def test_bits_reading_says_which_width_and_why():
+    table = bits_table({1: 0.86, 2: 0.946, 3: 0.962, 4: 0.956})
+    assert sharing.bits_reading(table, 0.966, 1.0, 500, "LeNet") == (
+        "LeNet: 3 bits, the smallest width whose validation accuracy (0.962, 0.4 points below) is within 1 point of "
+        "the unshared model's (0.966; 1 point = 5 validation images); 2 bits: 0.946, 2.0 points below.")
+    assert sharing.bits_reading(table, 0.99, 2.0, 524) == (
+        "the model: no width is within 2 points of the unshared model's validation accuracy (0.990; 1 point = 5.24 "
+        "validation images), so 3 bits, the best on validation (0.962, 2.8 points below); 2 bits: 0.946, 4.4 points below.")
+    assert sharing.bits_reading(bits_table({1: 0.96}), 0.96, 1.0, 100) == (
+        "the model: 1 bit, the smallest width whose validation accuracy (0.960, level with it) is within 1 point of the "
+        "unshared model's (0.960; 1 point = 1 validation image).")
+    assert "(0.970, 0.6 points above)" in sharing.bits_reading(bits_table({2: 0.97}), 0.964, 1.0, 500)
