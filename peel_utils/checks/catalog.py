@@ -352,6 +352,32 @@ EXERCISES: tuple[Exercise, ...] = (
                          "changes": M("changing the counts", "it changed the counts it was given; building a code "
                                                              "must only read them"),
                      }),
+    Exercise("08", "tier", "the challenge's tier rule `tier`", "check_tier",
+             "checks.check_tier(tier)", ("peel_utils.entry:tier",), {
+                 "smallest_first": M("the smallest tier first",
+                                     "it returned a lower tier than the entry reaches: try the tiers from the largest "
+                                     "down (the hardest first) and return the first one the size ratio reaches"),
+                 "accuracy": M("accuracy not held against the teacher's (or points compared with a fraction)",
+                               "an entry more than max_drop points below the teacher still got a tier: it needs "
+                               "test_accuracy >= teacher_accuracy - max_drop / 100 (max_drop is in points, the "
+                               "accuracies are fractions)"),
+                 "strict_accuracy": M("an accuracy exactly max_drop below refused (`>` instead of `>=`)",
+                                      "an accuracy exactly max_drop points below the teacher's is within (bounds "
+                                      "included: >=)"),
+                 "strict_ratio": M("a ratio exactly at a tier refused (`>` instead of `>=`)",
+                                   "a size ratio exactly at a tier reaches it (bounds included: >=)"),
+                 "ratio_direction": M("the size ratio compared the wrong way",
+                                      "a larger size ratio is a smaller file: a tier is reached when size_ratio >= "
+                                      "the tier, not <="),
+                 "ignores_max_drop": M("max_drop ignored", "it ignores max_drop: the accuracy bound is "
+                                                           "teacher_accuracy - max_drop / 100, whatever max_drop is"),
+                 "ignores_tiers": M("tiers ignored", "it ignores the tiers it is given: use the `tiers` argument, "
+                                                     "not the default (500, 200, 50)"),
+                 "none": M("no 'none' when no tier is reached",
+                           "return the string 'none' when no tier is reached (not None, not '')"),
+                 "format": M("a number instead of a string like '500x'",
+                             "return the tier as a string, the number followed by x: '500x', '200x', '50x'"),
+             }),
 )
 del M
 

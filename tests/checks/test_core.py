@@ -9,6 +9,7 @@ import test_nb04
 import test_nb05
 import test_nb06
 import test_nb07
+import test_nb08
 
 from peel_utils import checks
 from peel_utils.checks import catalog
@@ -32,7 +33,7 @@ CATCH_TESTS = {  # imported as modules, so pytest does not collect their tests h
     "quantize_tensor": (test_nb06.test_quantize_tensor_names_each_mistake, test_nb06.test_dequantize_names_each_mistake),
     "quantize_per_channel": test_nb06.test_quantize_per_channel_names_each_mistake,
     "kmeans_share": test_nb07.test_kmeans_share_names_each_mistake,
-    "huffman_code": test_nb07.test_huffman_code_names_each_mistake}
+    "huffman_code": test_nb07.test_huffman_code_names_each_mistake, "tier": test_nb08.test_catches}
 
 
 @pytest.mark.parametrize("exercise", catalog.EXERCISES, ids=lambda e: e.name)

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from check_helpers import fails_with, solution
 
-from peel_utils import checks, distill, huffman, measure, prune, sharing, storage, sweep, train
+from peel_utils import checks, distill, entry, huffman, measure, prune, sharing, storage, sweep, train
 from peel_utils.checks import catalog, fixtures
 
 # --- delegation: the workbook's own implementations fail every check ----------------------------
@@ -119,6 +119,7 @@ DELEGATING = [  # (exercise, answer): the reference itself, a wrapper, a call th
     ("distillation_loss", _through_module("distillation_loss")), ("distillation_loss", kl_from_package),
     ("kmeans_share", share_by_package), ("huffman_code", code_by_package),
     ("quantize_tensor", (quantize_by_storage, dequantize_by_hand)), ("quantize_per_channel", per_channel_by_storage),
+    ("tier", entry.tier), ("tier", _wrapped(entry.tier)),
 ]  # an answer of two functions (quantize_tensor, dequantize) is a tuple: the check takes both
 
 
