@@ -8,8 +8,10 @@ from pathlib import Path
 import papermill
 import pytest
 
+from peel_course import run
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_lenet_mnist_pruning.ipynb"
-SMALL = {"epochs": 2, "finetune_epochs": 1, "iterative_steps": 2, "iterative_epochs": 1, "gmp_epochs": 2, "gmp_ramp_epochs": 1}
+SMALL = run.load_profile(NOTEBOOK.parents[1] / "params", "tiny")["01"]  # a few epochs: every phase, in seconds
 
 
 def run_01(tmp_path: Path, name: str) -> dict:

@@ -46,7 +46,7 @@ def test_the_explorer_cells_run_headless_20_times_without_a_stall(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(source) for source in (SETUP, *explorer_cells())]
     durations = []
     for _ in range(RUNS):
-        run = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+        run = nbformat.reads(nbformat.writes(nb), as_version=4)  # a fresh copy each time
         start = time.monotonic()
         with kernel_config() as config:
             NotebookClient(run, timeout=60, kernel_name="python3", config=config,
