@@ -4,10 +4,11 @@ Loads the profile's hand-over checkpoints the variants need (02's dense teacher 
 gradual-pruned ResNet50, 04's distilled ResNet18 and 05's structured ResNet50), makes each variant with
 notebook 06's own recipe and names (`deploy.VARIANTS`, `deploy.build_variant`: int8 is PT2E quantisation
 calibrated on validation batches of the dataset they were trained on, then inductor freezing), and times
-every variant against eager fp32 dense in interleaved rounds. It
-prints each variant's speed-up as the ratio of the medians and as the median (min-max) of the per-round
-ratios: in one round the load on the machine hits all variants alike, so the per-round ratios show how
-far one notebook run's figure can move. Accuracy is notebook 06's to check. Issue 11's target: the
+every variant against eager fp32 dense in interleaved rounds (`measure.interleaved_timings`), under the
+workbook's timing set-up (`peel_utils.timing`, printed by `measure.timing_setup`). It prints
+`measure.latency_table` (median ms, the rounds' spread, the speed-up as the median of the per-round ratios
+with its lowest and highest round: in one round the load on the machine hits all variants alike) and a
+sentence per variant and batch size (`measure.speedup_words`). Accuracy is notebook 06's to check. Issue 11's target: the
 fastest model within 1 point of the dense same-budget control at least 12x faster at batch 64.
 
     .venv/bin/python benchmarks/deploy_latency.py                          # quick profile, 2 threads
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as notebook 06: spinning threads collapse under load
+from peel_utils import timing  # torch-free: the policy must be in the environment before torch loads
+
+os.environ.update(timing.environment())
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
-import statistics  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -62,19 +64,15 @@ def main(argv: list[str] | None = None) -> None:
 
     threads = measure.latency_threads(args.threads)
     print(deploy.cpu_capability().describe())
-    print(f"input {shape}, {threads} threads, {args.rounds} interleaved rounds of {args.repeats} passes")
+    print(measure.timing_setup(threads))
+    print(f"input {shape}, {args.rounds} interleaved rounds of {args.repeats} passes")
     variants = {name: deploy.build_variant(name, floats, calibration, shape, args.batch_sizes) for name in names}
     timings = measure.interleaved_timings(variants, shape, args.batch_sizes, rounds=args.rounds,
                                           repeats=args.repeats, threads=threads)
+    print(measure.readable(measure.latency_table(timings, baseline=BASELINE)).to_string(index=False))
     for b in args.batch_sizes:
-        dense_runs = timings[BASELINE, b]
-        print(f"batch {b:3d}: {BASELINE} {statistics.median(dense_runs):8.2f} ms")
         for name in args.variants:
-            runs = timings[name, b]
-            per_round = measure.per_round_speedups(dense_runs, runs)
-            print(f"batch {b:3d}: {name:26s} {statistics.median(runs):8.2f} ms  speed-up "
-                  f"{statistics.median(dense_runs) / statistics.median(runs):5.2f}x (ratio of medians); per round "
-                  f"{statistics.median(per_round):5.2f}x ({min(per_round):.2f}-{max(per_round):.2f})")
+            print(f"batch {b}: {name} against {BASELINE}: {measure.speedup_words(timings, name, BASELINE, b)}")
 
 
 if __name__ == "__main__":

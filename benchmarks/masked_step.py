@@ -1,9 +1,12 @@
 """Benchmark: a ResNet50 fine-tuning step with a pruner's masks re-applied, against the same step without.
 
 Notebook 03 keeps the pruned zeros at zero by multiplying every weight by its mask after each optimizer
-step (`ZeroMaskPruner.prune`). This prints the median step time both ways and the overhead in percent
-(target: at most 15%). Steps alternate between the two variants so that load from other processes hits
-both alike. Real MNIST digits (mnist5k) are the input.
+step (`ZeroMaskPruner.prune`). This prints the median step time both ways, with the steps' spread ((slowest -
+fastest) / median), and the overhead in percent (target: at most 15%), at two significant digits. Steps alternate
+between the two variants so that load from other processes hits both alike. A training step (forward, backward,
+optimizer) is not what `measure.interleaved_timings` times (forward passes in eval mode, without gradients), so the
+steps are timed here with a wall clock, interleaved step by step in the same way, under the workbook's wait
+policy (`peel_utils.timing`, printed by `measure.timing_setup`). Real MNIST digits (mnist5k) are the input.
 
     .venv/bin/python benchmarks/masked_step.py                      # CPU, quick-profile shapes
     .venv/bin/python benchmarks/masked_step.py --device cuda --amp --batch-size 128 --image-size 224
@@ -11,15 +14,21 @@ both alike. Real MNIST digits (mnist5k) are the input.
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
+import os
 
-import torch
-import torch.nn as nn
+from peel_utils import timing  # torch-free: the policy must be in the environment before torch loads
 
-from peel_utils import data, models, runtime, sweep, train
-from peel_utils.prune import ZeroMaskPruner
+os.environ.update(timing.environment())
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+from peel_utils import data, measure, models, runtime, sweep, train  # noqa: E402
+from peel_utils.prune import ZeroMaskPruner  # noqa: E402
 
 
 def timed(device: torch.device, fn) -> float:
@@ -73,12 +82,20 @@ def main(argv: list[str] | None = None) -> None:
         prune_only.append(timed(device, lambda: pruner.prune(model)))
     plain_ms, masked_ms = statistics.median(plain) * 1e3, statistics.median(masked) * 1e3
     prune_ms = statistics.median(prune_only) * 1e3
-    print(f"device {device}, threads {torch.get_num_threads()}, batch {args.batch_size}, "
-          f"{args.image_size}x{args.image_size}, amp {amp}, ratio {args.ratio}, {args.steps} steps each")
-    print(f"step without masks: {plain_ms:8.1f} ms (median)")
-    print(f"step with masks:    {masked_ms:8.1f} ms (median)")
-    print(f"overhead:           {(masked_ms - plain_ms) / plain_ms:8.1%} (target <= 15%)")
-    print(f"mask re-apply alone:{prune_ms:8.1f} ms = {prune_ms / plain_ms:.1%} of a plain step")
+    print(measure.timing_setup(torch.get_num_threads()) if device.type == "cpu" else f"device {device}")
+    print(f"batch {args.batch_size}, {args.image_size}x{args.image_size}, amp {amp}, ratio {args.ratio}, "
+          f"{args.steps} steps each, alternating; medians, with the steps' spread")
+
+    def ms(value: float, runs: list[float]) -> str:
+        return f"{measure.two_digits(value)} ms (spread {measure.spread(runs):.0%})"
+
+    print(f"step without masks:  {ms(plain_ms, plain)}")
+    print(f"step with masks:     {ms(masked_ms, masked)}")
+    ratios = measure.per_round_speedups(masked, plain)  # step by step: masked time / plain time
+    overhead = [100 * (r - 1) for r in (statistics.median(ratios), min(ratios), max(ratios))]
+    print(f"overhead:            {measure.two_digits(overhead[0])}% (target <= 15%; the median of the per-step ratios, "
+          f"steps from {measure.two_digits(overhead[1])}% to {measure.two_digits(overhead[2])}%)")
+    print(f"mask re-apply alone: {ms(prune_ms, prune_only)} = {measure.two_digits(100 * prune_ms / plain_ms)}% of a plain step")
 
 
 if __name__ == "__main__":

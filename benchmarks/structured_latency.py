@@ -1,10 +1,12 @@
 """Benchmark: CPU latency of notebook 05's exported structured-pruned ResNet50 against the dense one.
 
 Loads the two hand-over checkpoints of a profile (`02_resnet50_teacher.pt`, the dense model, and
-`05_resnet50_structured.pt`, rebuilt from its channel counts), then prints their MACs, parameters and
-median forward latency at each batch size and thread count, with the speed-up (dense / pruned). The
-models are timed in interleaved rounds, so that load from other processes hits both alike. Issue 5's
-target: a speed-up of at least 2x at batch 64 on a 2-core CPU.
+`05_resnet50_structured.pt`, rebuilt from its channel counts), then prints their MACs and parameters, and at
+each thread count the timing set-up (`measure.timing_setup`) and `measure.latency_table` of their forward passes at
+each batch size, with the speed-up of the pruned model over the dense one (the median of the per-round ratios, and
+a sentence from `measure.speedup_words`). The models are timed in interleaved rounds, so that load from other
+processes hits both alike, under the workbook's wait policy (`peel_utils.timing`). Issue 5's target: a speed-up of
+at least 2x at batch 64 on a 2-core CPU.
 
     .venv/bin/python benchmarks/structured_latency.py                    # quick profile, 1 and all threads
     .venv/bin/python benchmarks/structured_latency.py --profile full --rounds 10
@@ -12,12 +14,18 @@ target: a speed-up of at least 2x at batch 64 on a 2-core CPU.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+import os
 
-import torch
+from peel_utils import timing  # torch-free: the policy must be in the environment before torch loads
 
-from peel_utils import handover, measure
+os.environ.update(timing.environment())
+
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from peel_utils import handover, measure  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,12 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"params dense {params[0] / 1e6:8.2f}M  pruned {params[1] / 1e6:8.2f}M  ({params[0] / params[1]:.2f}x)")
 
     for threads in args.threads or sorted({1, torch.get_num_threads()}):
-        timed = measure.interleaved_latencies(models, shape, args.batch_sizes, args.rounds, args.repeats,
-                                              threads=threads, warmup=2)
+        print(measure.timing_setup(threads))
+        timed = measure.interleaved_timings(models, shape, args.batch_sizes, args.rounds, args.repeats,
+                                            threads=threads, warmup=2)
+        print(measure.readable(measure.latency_table(timed, baseline="dense")).to_string(index=False))
         for batch_size in args.batch_sizes:
-            dense_ms, pruned_ms = timed["dense", batch_size], timed["pruned", batch_size]
-            print(f"threads {threads} batch {batch_size:3d}: dense {dense_ms:8.1f} ms  pruned {pruned_ms:8.1f} ms  "
-                  f"speed-up {dense_ms / pruned_ms:.2f}x")
+            print(f"threads {threads} batch {batch_size}: pruned against dense: "
+                  f"{measure.speedup_words(timed, 'pruned', 'dense', batch_size)}")
+
 
 if __name__ == "__main__":
     main()

@@ -195,14 +195,16 @@ TIMING_DIGITS = 2  # significant digits of a timing: rounds that spread 5-60% le
 
 
 def readable(table: pd.DataFrame) -> pd.DataFrame:
-    """`table` for printing: its timing columns (names that start with latency, spread or speedup) at two significant
-    digits, as their spread allows, every other float at report.readable's four."""
+    """`table` for printing: its timing columns (names that start with latency, spread or speedup) written out at two
+    significant digits, as their spread allows ("85", "5.8", "0.21": as text, so that a column's other figures do not
+    pad them to more), every other float at report.readable's four. The table itself is left as it was."""
     from .report import readable as round_floats
 
-    timing_columns = [c for c in table.columns if str(c).startswith(("latency", "spread", "speedup"))]
-    rounded = round_floats(table)
-    rounded[timing_columns] = round_floats(table[timing_columns], TIMING_DIGITS)
-    return rounded
+    shown = round_floats(table)
+    for column in table.columns:
+        if str(column).startswith(("latency", "spread", "speedup")) and pd.api.types.is_float_dtype(table[column]):
+            shown[column] = table[column].map(two_digits)
+    return shown
 
 
 def speedup_words(runs: Mapping[tuple[Hashable, int], Sequence[float]], model: Hashable, baseline: Hashable,
@@ -214,7 +216,7 @@ def speedup_words(runs: Mapping[tuple[Hashable, int], Sequence[float]], model: H
     ratios = per_round_speedups(runs[baseline, batch], runs[model, batch])
     ratio, low, high = statistics.median(ratios), min(ratios), max(ratios)
     own, base = spread(runs[model, batch]), spread(runs[baseline, batch])
-    spreads = f"spreads {own:.0%} and {base:.0%}"
+    spreads = f"spreads {two_digits(100 * own)}% and {two_digits(100 * base)}%"
     if abs(ratio - 1) <= max(own, base) or low <= 1 <= high:
         return f"no measurable difference ({format_ratio(ratio)}, rounds {format_ratio(low)}-{format_ratio(high)}; {spreads})"
     if ratio > 1:
@@ -222,10 +224,17 @@ def speedup_words(runs: Mapping[tuple[Hashable, int], Sequence[float]], model: H
     return f"{format_ratio(1 / ratio)} slower (rounds {format_ratio(1 / high)}-{format_ratio(1 / low)}; {spreads})"
 
 
+def two_digits(value: float) -> str:
+    """A timing's figure at two significant digits, as text: 85, 5.8, 0.21, 1300 (not 1344: rounds that spread by
+    10% do not know the third digit); nan as "nan"."""
+    if not math.isfinite(value) or value == 0:
+        return str(value) if not math.isfinite(value) else "0"
+    places = TIMING_DIGITS - 1 - math.floor(math.log10(abs(value)))
+    value = round(value, places)
+    places = TIMING_DIGITS - 1 - math.floor(math.log10(abs(value)))  # 9.96 rounds to 10: one place fewer
+    return f"{round(value, places):.{max(places, 0)}f}"
+
+
 def format_ratio(value: float) -> str:
     """A ratio at two significant digits: 2.0x, 0.43x, 12x, 130x."""
-    from .report import significant
-
-    value = significant(value, TIMING_DIGITS)
-    decimals = max(0, TIMING_DIGITS - 1 - math.floor(math.log10(abs(value)))) if value else 0
-    return f"{value:.{decimals}f}x"
+    return f"{two_digits(value)}x"

@@ -146,3 +146,73 @@ def test_per_round_speedups_divide_round_by_round():
         measure.per_round_speedups([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="at least one"):
         measure.per_round_speedups([], [])
+
+
+# rounds of two models at two batch sizes, as interleaved_timings returns them
+RUNS = {("dense", 1): [10.0, 12.0, 11.0], ("dense", 64): [100.0, 120.0, 110.0],
+        ("small", 1): [5.0, 6.0, 4.0], ("small", 64): [50.0, 40.0, 55.0]}
+
+
+def test_latency_table_gives_median_spread_and_rounds():
+    table = measure.latency_table(RUNS)
+    assert list(table.columns) == ["model", "batch", "latency_ms", "spread", "rounds"]
+    assert table[["model", "batch"]].values.tolist() == [["dense", 1], ["dense", 64], ["small", 1], ["small", 64]]
+    assert table.latency_ms.tolist() == [11.0, 110.0, 5.0, 50.0]
+    assert table.spread.tolist() == pytest.approx([2 / 11, 20 / 110, 2 / 5, 15 / 50])
+    assert table.rounds.tolist() == [3, 3, 3, 3]
+
+
+def test_latency_table_speedup_is_the_median_of_per_round_ratios_with_its_range():
+    table = measure.latency_table(RUNS, baseline="dense").set_index(["model", "batch"])
+    # batch 1: rounds 10/5, 12/6, 11/4 = 2, 2, 2.75; batch 64: 2, 3, 2
+    assert table.loc[("small", 1), ["speedup", "speedup_low", "speedup_high"]].tolist() == pytest.approx([2, 2, 2.75])
+    assert table.loc[("small", 64), ["speedup", "speedup_low", "speedup_high"]].tolist() == pytest.approx([2, 2, 3])
+    assert table.loc[("dense", 64), ["speedup", "speedup_low", "speedup_high"]].tolist() == [1, 1, 1]
+    # the median of the ratios, not the ratio of the medians (110 / 50 = 2.2)
+    assert table.loc[("small", 64), "speedup"] != pytest.approx(2.2)
+
+
+def test_timing_setup_names_the_policy_and_says_when_it_is_not_the_workbooks(monkeypatch):
+    from peel_utils import deploy, timing
+
+    monkeypatch.setenv(timing.WAIT_POLICY_ENV, timing.WAIT_POLICY)
+    workbook = measure.timing_setup(2)
+    assert workbook.startswith(f"Timed on the CPU ({deploy.cpu_capability().capability}) with 2 torch threads of "
+                               f"{os.cpu_count()} cores")
+    assert "OMP_WAIT_POLICY=PASSIVE (the workbook's set-up" in workbook and "not the workbook's" not in workbook
+    monkeypatch.delenv(timing.WAIT_POLICY_ENV)
+    assert "OMP_WAIT_POLICY=unset, not the workbook's PASSIVE" in measure.timing_setup(1)
+    assert "with 1 torch threads" in measure.timing_setup(1)
+    monkeypatch.setenv(timing.WAIT_POLICY_ENV, "ACTIVE")
+    active = measure.timing_setup(2)
+    assert "OMP_WAIT_POLICY=ACTIVE, not the workbook's PASSIVE" in active and "make lab" in active
+
+
+def test_speedup_words_say_faster_slower_or_no_measurable_difference():
+    assert measure.speedup_words(RUNS, "small", "dense", 1) == "2.0x faster (rounds 2.0x-2.8x; spreads 40% and 18%)"
+    assert measure.speedup_words(RUNS, "dense", "small", 64) == "2.0x slower (rounds 2.0x-3.0x; spreads 18% and 30%)"
+    noisy = {("a", 1): [10.0, 10.0, 10.0], ("b", 1): [9.0, 8.0, 10.0], ("c", 1): [8.0, 8.1, 8.2]}
+    # 10/9 = 1.1x is inside b's 22% spread
+    assert measure.speedup_words(noisy, "b", "a", 1) == "no measurable difference (1.1x, rounds 1.0x-1.2x; spreads 22% and 0%)"
+    assert measure.speedup_words(noisy, "c", "a", 1).startswith("1.2x faster (rounds 1.2x-1.2x")
+    # a ratio outside the spreads whose rounds still fall on both sides of 1x is no difference either
+    straddling = {("a", 1): [10.0, 10.0, 10.0, 10.0], ("b", 1): [9.5, 6.0, 6.2, 11.0]}
+    assert measure.speedup_words(straddling, "b", "a", 1).startswith("no measurable difference")
+
+
+def test_readable_writes_timing_columns_at_two_significant_digits_and_the_rest_at_four():
+    table = measure.latency_table(RUNS, baseline="dense").assign(test_accuracy=97.654321)
+    shown = measure.readable(table)
+    # as text, so that "5.0" beside "110" is not padded to "5.00" and "110.00"
+    assert shown.latency_ms.tolist() == ["11", "110", "5.0", "50"]
+    assert shown.spread.tolist() == ["0.18", "0.18", "0.40", "0.30"]
+    assert shown.speedup_high.tolist() == ["1.0", "1.0", "2.8", "3.0"]
+    assert shown.test_accuracy.tolist() == [97.65] * 4 and shown.rounds.tolist() == [3] * 4
+    assert table.spread.iloc[0] == 2 / 11  # the table itself is left as it was
+
+
+def test_two_digits_and_format_ratio():
+    assert [measure.two_digits(v) for v in (0.0549, 85.1, 161.3, 9.96, 0.0, float("nan"), 1344.0)] == \
+        ["0.055", "85", "160", "10", "0", "nan", "1300"]
+    assert [measure.format_ratio(v) for v in (2.0, 0.432, 12.4, 0.996, 9.96, 128.7)] == \
+        ["2.0x", "0.43x", "12x", "1.0x", "10x", "130x"]

@@ -114,6 +114,23 @@ def test_shipped_profiles_set_only_declared_parameters(profile):
             assert parameters["seeds"] == (3 if profile == "full" or notebook.name[:2] == "01" else 1)  # 01's LeNets: cheap
 
 
+
+def test_the_quick_profile_writes_out_the_notebooks_defaults():
+    """params/quick.yaml is the notebooks' own defaults written out: a value there that differs from the parameters
+    cell would make `make run` and a student's Run All disagree."""
+    import papermill
+
+    root = Path(__file__).resolve().parents[2]
+    sections = run.load_profile(root / "params", "quick")
+    drift = []
+    for notebook in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        defaults = {name: spec["default"] for name, spec in papermill.inspect_notebook(str(notebook)).items()}
+        for name, value in run.notebook_parameters(notebook, sections).items():
+            default = defaults[name].split("#")[0].strip()
+            if repr(value) != default and str(value) != default.strip("\"'"):
+                drift.append(f"{notebook.name}: {name} is {value!r} in params/quick.yaml, {default} in the notebook")
+    assert drift == []
+
 def test_clean_notebook_drops_frozen_progress_bars_and_keeps_other_outputs():
     nb = nbformat.v4.new_notebook()
     bar = nbformat.v4.new_output("display_data", data={
