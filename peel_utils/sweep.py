@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -132,6 +133,101 @@ def choose_ratio(table: pd.DataFrame, method: str, max_drop: float) -> float:
     dense = rows.loc[rows["ratio"] == 0, "accuracy"].iloc[0]
     ok = rows[rows["accuracy"] >= dense - max_drop / 100 - 1e-6]  # points to a fraction; 1e-6: float32 accuracies
     return float(ok["ratio"].max())
+
+
+MIN_BOUND_IMAGES = 5
+"""A `max_drop` bound that allows fewer validation images than this is too coarse for the rule to resolve: its
+choice turns on one or two images, which is noise (`ratio_reading` says so, with the fix)."""
+
+
+def _validate_val_images(val_images: int) -> int:
+    """`val_images` as an int, or TypeError/ValueError naming the value unless a whole number >= 1."""
+    message = f"val_images must be the number of validation images, a whole number >= 1, not {val_images!r}; " \
+              "pass len(splits.val)"
+    if isinstance(val_images, bool) or not isinstance(val_images, numbers.Integral):
+        raise TypeError(message)
+    if val_images < 1:
+        raise ValueError(message)
+    return int(val_images)
+
+
+def val_images_per_point(val_images: int) -> float:
+    """How many validation images one percentage point of accuracy is: `val_images / 100` (1.35 on 135 images).
+    Introduced in notebook 02."""
+    return _validate_val_images(val_images) / 100
+
+
+def bound_images(max_drop: float, val_images: int) -> int:
+    """How many more wrong validation images than the unpruned model `choose_ratio`'s bound of `max_drop` points
+    allows on `val_images` images: floor(max_drop / 100 * val_images), with choose_ratio's float tolerance (2 points
+    of 135 images: 2). Introduced in notebook 02."""
+    max_drop, val_images = validate_max_drop(max_drop), _validate_val_images(val_images)
+    return math.floor(val_images * (max_drop / 100 + 1e-6))  # choose_ratio's 1e-6, in images
+
+
+def _images(count: int) -> str:
+    return f"{count} image{'' if count == 1 else 's'}"
+
+
+def ratio_reading(table: pd.DataFrame, method: str, max_drop: float, val_images: int) -> str:
+    """What `choose_ratio(table, method, max_drop)` can resolve on `val_images` validation images, and what it kept.
+
+    States how many images one point is and how many the bound allows; where that is fewer than
+    `MIN_BOUND_IMAGES`, says the validation set is too small to resolve the bound, with the fix (more validation
+    images, or a larger `max_drop`, each with the number that would do). Then the rule's ratio against the
+    unpruned model, in images; ratio 0 is said plainly: no weight is pruned. Introduced in notebook 02.
+    """
+    n, allowed = _validate_val_images(val_images), bound_images(max_drop, val_images)
+    rule = choose_ratio(table, method, max_drop)
+    sentences = [f"On {n:,} validation images, 1 point is {n / 100:.4g} images (one image is {100 / n:.2g} points), so "
+                 f"the bound of {max_drop:g} points allows {_images(allowed)} more wrong than the unpruned model."]
+    if allowed < MIN_BOUND_IMAGES:
+        need_images = math.ceil(MIN_BOUND_IMAGES * 100 / max_drop) if max_drop > 0 else None
+        need_drop = math.ceil(MIN_BOUND_IMAGES * 1000 / n) / 10  # points, rounded up to a tenth
+        more = (f"at least {need_images:,} for a {max_drop:g}-point bound to hold {MIN_BOUND_IMAGES}"
+                if need_images else "a max_drop of 0 allows none on any number of images")
+        larger = (f" or a larger max_drop (at least {need_drop:g} points on these {n:,} images)" if need_drop < 100
+                  else f"; no max_drop below 100 points allows {MIN_BOUND_IMAGES} of {n:,} images")
+        sentences.append(
+            f"That is fewer than {MIN_BOUND_IMAGES} images: this validation set is too small to resolve a "
+            f"{max_drop:g}-point bound, so single images decide the rule's choice, which is noise. Fix: more "
+            f"validation images ({more}; an imagefolder set takes them from its val/ folder, and max_images, when "
+            f"set, cuts the split){larger}.")
+    rows = table[table["method"] == method].set_index("ratio")["accuracy"]
+    dense = float(rows[0.0])
+
+    def below(accuracy: float) -> str:
+        images = round((dense - accuracy) * n)
+        return ("level with" if images == 0 else
+                f"{_images(abs(images))} {'below' if images > 0 else 'above'}") + f" the unpruned model's {dense:.1%}"
+
+    if rule > 0:
+        sentences.append(f"The rule keeps ratio {rule:g}: validation accuracy {rows[rule]:.1%}, {below(rows[rule])}.")
+        return " ".join(sentences)
+    swept = sorted(r for r in rows.index if r > 0)
+    if not swept:
+        sentences.append(f"The sweep holds no {method} ratio above 0, so the rule keeps ratio 0: no weight is pruned.")
+    else:
+        first = swept[0]
+        sentences.append(
+            f"The rule keeps ratio 0: no weight is pruned. Even the smallest swept ratio, {first:g}, scores "
+            f"{rows[first]:.1%} ({below(rows[first])}), more than the bound allows.")
+    return " ".join(sentences)
+
+
+def unpruned_note(ratio: float, weight_sparsity: float) -> str:
+    """The sentence a notebook prints when the "pruned" model it received has ratio 0 (notebook 02's record,
+    `Meta.extra["ratio"]`): no weight was pruned, so comparisons of "pruned" with dense models compare the
+    teacher with itself; "" when `ratio` > 0. `weight_sparsity` is the model's measured fraction of zero
+    Conv2d/Linear weights. Introduced in notebook 03."""
+    ratio = validate_ratio(ratio)
+    if ratio > 0:
+        return ""
+    return (f"The \"pruned\" model notebook 02 handed over has ratio 0 (weight sparsity {weight_sparsity:.4f}): no "
+            "weight was pruned, so it is the unpruned teacher, and comparing it with a dense model, or pruning "
+            "methods at its ratio, compares the teacher with itself. Notebook 02 chose ratio 0 by its rule (no "
+            "swept ratio stayed within max_drop on validation; its Step 7 says by how many images) or by its ratio "
+            "parameter. Fix: re-run notebook 02 with more validation images, a larger max_drop or a ratio above 0.")
 
 
 def save_sweep_table(table: pd.DataFrame, path: str | Path) -> Path:

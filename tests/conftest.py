@@ -77,3 +77,56 @@ def write_medmnist():
         np.savez(root / f"pneumoniamnist{'' if size == 28 else f'_{size}'}.npz", **arrays)
         return counts
     return write
+
+
+@pytest.fixture(scope="session")
+def write_mnist_raw():
+    """A function: write_mnist_raw(root, train=6000, test=500) writes a stand-in for torchvision's MNIST download in its
+    own raw format: the four uncompressed idx-ubyte files under root/MNIST/raw/ that `torchvision.datasets.MNIST`
+    checks for and reads (magic numbers 2051 for images, 2049 for labels; sizes big-endian), 28x28 random bytes
+    as images and random digits as labels, made at test time and never shipped. `data.load_dataset("mnist")` carves
+    5,000 validation images from train, so train needs more than 5,000. Returns the counts per split."""
+    def idx(path: Path, magic: int, array: np.ndarray) -> None:
+        header = np.array([magic, *array.shape], dtype=">u4").tobytes()
+        path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+    def write(root: Path, train: int = 6000, test: int = 500) -> dict[str, int]:
+        raw = Path(root) / "MNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(0)
+        for prefix, n in (("train", train), ("t10k", test)):
+            idx(raw / f"{prefix}-images-idx3-ubyte", 2051, rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+            idx(raw / f"{prefix}-labels-idx1-ubyte", 2049, rng.integers(0, 10, n, dtype=np.uint8))
+        return {"train": train, "test": test}
+    return write
+
+
+@pytest.fixture(scope="session")
+def run_chain():
+    """A function: run_chain(folder, profile, sections, only) writes `sections` ({"all": {...}, "02": {...}}) as
+    folder/params/<profile>.yaml and executes the notebooks `only` (["01", "02", ...]) through `peel_course.run`
+    (as `make run` does) into folder/results/<profile>/, offline: every download fails at once (proxies point at
+    a closed port) and TORCH_HOME is empty (no cached ImageNet weights). Returns (exit code, summary.json as a
+    dict, the results folder)."""
+    import json
+
+    import yaml
+
+    from peel_course import run
+    from peel_utils.report import RECORD_ENV
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+
+    def chain(folder: Path, profile: str, sections: dict[str, dict], only: list[str]) -> tuple[int, dict, Path]:
+        (folder / "params").mkdir(parents=True, exist_ok=True)
+        (folder / "params" / f"{profile}.yaml").write_text(yaml.safe_dump(sections))
+        with pytest.MonkeyPatch.context() as env:
+            for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+                env.setenv(proxy, "http://127.0.0.1:9")  # offline: any download fails at once
+            env.setenv("TORCH_HOME", str(folder / "torch"))  # no cached ImageNet weights
+            env.setenv(RECORD_ENV, "")  # run_profile sets it per notebook; restored afterwards
+            code = run.run_profile(profile, only, notebooks, folder / "params", folder / "results")
+        results = folder / "results" / profile
+        summary = json.loads((results / "summary.json").read_text()) if (results / "summary.json").exists() else {}
+        return code, summary, results
+    return chain

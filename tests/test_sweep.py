@@ -131,3 +131,75 @@ def test_save_sweep_table_round_trip(tmp_path):
     path = sweep.save_sweep_table(table, tmp_path / "sub" / "02_sweep.csv")
     pd.testing.assert_frame_equal(pd.read_csv(path), table)
     assert [p.name for p in path.parent.iterdir()] == ["02_sweep.csv"]  # no temporary file left
+
+
+def table_of(accuracies: dict[float, int], val_images: int, method: str = "global") -> pd.DataFrame:
+    """A sweep table whose accuracies are `correct images / val_images` at each ratio (as evaluate_testset gives)."""
+    return pd.DataFrame({"method": method, "ratio": list(accuracies),
+                         "accuracy": [correct / val_images for correct in accuracies.values()]})
+
+
+def test_val_images_per_point_and_bound_images():
+    assert sweep.val_images_per_point(135) == 1.35
+    assert sweep.val_images_per_point(500) == 5.0
+    assert sweep.bound_images(2.0, 135) == 2  # 2.7 images: two fit under the bound
+    assert sweep.bound_images(2.0, 500) == 10  # exactly 10: the bound passes a drop of exactly max_drop
+    assert sweep.bound_images(3.8, 135) == 5
+    assert sweep.bound_images(0.0, 10_000) == 0
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=rf"whole number >= 1, not {bad}; pass len\(splits.val\)"):
+            sweep.val_images_per_point(bad)
+    for bad in (135.0, None, True, "135"):
+        with pytest.raises(TypeError, match=rf"val_images must be the number of validation images.*not {bad!r}"):
+            sweep.bound_images(2.0, bad)
+
+
+def test_ratio_reading_on_135_images_says_the_set_is_too_small_and_that_ratio_0_was_kept():
+    table = table_of({0.0: 131, 0.3: 126, 0.5: 120}, 135)  # 0.3 costs 5 images = 3.7 points
+    assert sweep.choose_ratio(table, "global", 2.0) == 0.0
+    reading = sweep.ratio_reading(table, "global", 2.0, 135)
+    assert reading == (
+        "On 135 validation images, 1 point is 1.35 images (one image is 0.74 points), so the bound of 2 points allows "
+        "2 images more wrong than the unpruned model. That is fewer than 5 images: this validation set is too small "
+        "to resolve a 2-point bound, so single images decide the rule's choice, which is noise. Fix: more validation "
+        "images (at least 250 for a 2-point bound to hold 5; an imagefolder set takes them from its val/ folder, and "
+        "max_images, when set, cuts the split) or a larger max_drop (at least 3.8 points on these 135 images). "
+        "The rule keeps ratio 0: no weight is pruned. Even the smallest swept ratio, 0.3, scores 93.3% (5 images "
+        "below the unpruned model's 97.0%), more than the bound allows.")
+    # the fixes it names do resolve the bound: 250 images hold 5 at 2 points, 3.8 points hold 5 of 135
+    assert sweep.bound_images(2.0, 250) == 5 and sweep.bound_images(3.8, 135) == 5
+    assert sweep.choose_ratio(table, "global", 3.8) == 0.3
+
+
+def test_ratio_reading_on_a_resolving_set_states_the_images_and_the_ratio_kept():
+    table = table_of({0.0: 484, 0.3: 481, 0.5: 476, 0.7: 470}, 500)
+    reading = sweep.ratio_reading(table, "global", 2.0, 500)
+    assert reading == ("On 500 validation images, 1 point is 5 images (one image is 0.2 points), so the bound of "
+                       "2 points allows 10 images more wrong than the unpruned model. The rule keeps ratio 0.5: "
+                       "validation accuracy 95.2%, 8 images below the unpruned model's 96.8%.")
+    assert "too small" not in reading
+    above = sweep.ratio_reading(table_of({0.0: 480, 0.5: 482}, 500), "global", 2.0, 500)
+    assert above.endswith("The rule keeps ratio 0.5: validation accuracy 96.4%, 2 images above the unpruned model's 96.0%.")
+
+
+def test_ratio_reading_edges_max_drop_0_tiny_sets_and_no_ratio_swept():
+    zero = sweep.ratio_reading(table_of({0.0: 900, 0.5: 900}, 1000), "global", 0.0, 1000)
+    assert "allows 0 images more wrong" in zero and "a max_drop of 0 allows none on any number of images" in zero
+    assert zero.endswith("The rule keeps ratio 0.5: validation accuracy 90.0%, level with the unpruned model's 90.0%.")
+    tiny = sweep.ratio_reading(table_of({0.0: 3, 0.5: 2}, 4), "global", 2.0, 4)
+    assert "1 point is 0.04 images (one image is 25 points)" in tiny
+    assert "; no max_drop below 100 points allows 5 of 4 images." in tiny
+    only_dense = sweep.ratio_reading(table_of({0.0: 400}, 500), "global", 2.0, 500)
+    assert only_dense.endswith("The sweep holds no global ratio above 0, so the rule keeps ratio 0: no weight is pruned.")
+    with pytest.raises(ValueError, match="no ratio 0 row"):
+        sweep.ratio_reading(table_of({0.5: 400}, 500), "global", 2.0, 500)
+
+
+def test_unpruned_note_only_at_ratio_0():
+    assert sweep.unpruned_note(0.3, 0.3) == ""
+    note = sweep.unpruned_note(0.0, 0.0)
+    assert note.startswith('The "pruned" model notebook 02 handed over has ratio 0 (weight sparsity 0.0000): no weight '
+                           "was pruned, so it is the unpruned teacher")
+    assert "Fix: re-run notebook 02 with more validation images, a larger max_drop or a ratio above 0." in note
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        sweep.unpruned_note(1.5, 0.0)
