@@ -187,7 +187,7 @@ def test_each_profile_has_a_cell_timeout_of_minutes():
 @pytest.mark.slow  # executes notebooks
 def test_over_seeds_runs_the_chain_once_per_seed_and_writes_the_spread(workbook):
     (workbook / "params" / "seeds.yaml").write_text("base: quick\nover_seeds: [3, 4]\n")
-    make_notebook(workbook / "notebooks" / "01_ok.ipynb", "seed = 0\nprofile = 'quick'",
+    make_notebook(workbook / "notebooks" / "01_ok.ipynb", "seed = 0\nprofile = 'quick'\nx = 1",
                   "from peel_utils import report\nreport.record(test_accuracy=seed / 10, profile=profile)")
     assert run.run_profile("seeds", ["01"], workbook / "notebooks", workbook / "params", workbook / "results") == 0
     spread = json.loads((workbook / "results" / "seeds" / "spread.json").read_text())
