@@ -70,3 +70,27 @@ def test_loss_terms_figure_softens_the_teacher_and_draws_the_loss_terms():
     assert [t.get_text() for t in loss_ax.texts] == [f"{v:.3f}" for v in heights]
     assert loss_ax.get_title() == "loss terms at T = 4, alpha = 0.3"
     plt.close(fig)
+
+
+@pytest.mark.parametrize("env, expected", [({"PEEL_SLIDERS": "on"}, True), ({"PEEL_SLIDERS": "OFF"}, False),
+                                           ({"JPY_SESSION_NAME": "01.ipynb"}, True), ({}, False),
+                                           ({"PEEL_SLIDERS": "off", "JPY_SESSION_NAME": "01.ipynb"}, False)])
+def test_a_front_end_is_detected_from_the_kernels_environment(monkeypatch, env, expected):
+    for name in ("PEEL_SLIDERS", "JPY_SESSION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert sliders.front_end_attached() is expected
+
+
+def test_a_bad_sliders_setting_is_our_error(monkeypatch):
+    monkeypatch.setenv("PEEL_SLIDERS", "yes")
+    with pytest.raises(ValueError, match="PEEL_SLIDERS='yes': use 'on' .* or 'off'"):
+        sliders.front_end_attached()
+
+
+def test_explore_without_a_front_end_makes_no_widget_and_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("PEEL_SLIDERS", "off")
+    calls = []
+    assert sliders.explore(calls.append, x=sliders.Slider(0.0, 1.0, 0.1, 0.5)) is None
+    assert calls == [] and capsys.readouterr().out.startswith("No front end to draw sliders (a headless run)")
