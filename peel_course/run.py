@@ -29,8 +29,9 @@ from pathlib import Path
 import yaml
 from traitlets.config import Config
 
+from peel_course import guide
 from peel_course.kernel import environment, kernel_config
-from peel_utils.report import RECORD_ENV, readable
+from peel_utils.report import RECORD_ENV, readable, record
 
 CELL_TIMEOUT_S = {"quick": 600, "full": 1800}  # the longest quick cell takes ~3 min cold on 2 cores (02's teacher)
 DEFAULT_CELL_TIMEOUT_S = 600  # any other profile (seeds, a user's own): the quick profile's
@@ -246,6 +247,8 @@ def _run(profile: str, parameters: dict[Path, dict], notebooks_dir: Path, out_di
         except TimeoutError:  # nbclient's CellTimeoutError: the cell ran past the limit (or its reply never came)
             status = (f"failed at {timed_out_cell(executed)}: it ran past the {timeout:g} s limit per cell "
                       "(--cell-timeout; make run CELL_TIMEOUT=...) and was stopped")
+        if status == "ok":
+            record(**guide.structure(notebook))  # the lab's size and where its lessons sit, from the source notebook
         figures = json.loads(record_file.read_text()) if record_file.exists() else {}
         record_file.unlink(missing_ok=True)
         runs[notebook.stem] = {"status": status, "seconds": time.perf_counter() - start,

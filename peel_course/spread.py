@@ -39,8 +39,10 @@ def _machine() -> str:
 
 
 def collect(results: Path, seeds: list[int]) -> dict:
-    """{"seeds": [...], "machine": ..., "notebooks": {notebook: {figure: [value per seed]}}} from
-    results/<profile>/seed<N>/summary.json; a figure a seed did not record gets None in its place."""
+    """{"seeds": [...], "machine": ..., "notebooks": {notebook: {figure: [value per seed]}},
+    "seconds": {notebook: [run time per seed]}} from results/<profile>/seed<N>/summary.json; a figure a seed did
+    not record gets None in its place. Each seed's chain starts from an empty hand-over folder, so its run times
+    are cold runs."""
     runs = {}
     for seed in seeds:
         path = results / f"seed{seed}" / "summary.json"
@@ -55,7 +57,8 @@ def collect(results: Path, seeds: list[int]) -> dict:
     for notebook, figures in notebooks.items():
         for key in figures:
             figures[key] = [runs[seed].get(notebook, {}).get("figures", {}).get(key) for seed in seeds]
-    return {"seeds": list(seeds), "machine": _machine(), "notebooks": notebooks}
+    seconds = {notebook: [runs[seed].get(notebook, {}).get("seconds") for seed in seeds] for notebook in notebooks}
+    return {"seeds": list(seeds), "machine": _machine(), "notebooks": notebooks, "seconds": seconds}
 
 
 def write(spread: dict, path: Path) -> Path:
@@ -109,6 +112,28 @@ def table(spread: dict) -> str:
     for row in rows(spread):
         reading = f"**{row['reading']}**" if row["flips"] else row["reading"]
         lines.append(f"| {row['notebook']} | `{row['figure']}` | {row['seeds']} | {reading} |")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def runtime_table(spread: dict, limit_s: float = 300) -> str:
+    """The guide's markdown table of cold run times: per notebook, min / median / max over the seeds, and whether
+    every seed stayed within `limit_s` (the 5 minutes a student should wait for a notebook run cold)."""
+    lines = [f"Cold runs (nothing cached: each seed's chain starts from an empty hand-over folder) of the quick settings "
+             f"on {spread['machine']}, seeds {', '.join(map(str, spread['seeds']))}, one notebook at a time; from "
+             "`docs/seed_spread.json`.", "",
+             "| notebook | cold run: min / median / max | within 5 minutes |", "| --- | --- | --- |"]
+    for notebook, values in spread.get("seconds", {}).items():
+        present = [v for v in values if v is not None]
+        if not present:
+            continue
+        spans = " / ".join(_duration(v) for v in (min(present), statistics.median(present), max(present)))
+        within = "yes" if max(present) <= limit_s else f"**no** ({_duration(max(present) - limit_s)} over)"
+        lines.append(f"| {notebook} | {spans} | {within} |")
     return "\n".join(lines)
 
 

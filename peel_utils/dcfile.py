@@ -1,7 +1,8 @@
 """The Deep Compression file: a pruned, weight-shared model with its index streams Huffman-coded.
 
-Layout (little-endian): a 16-byte header, `MAGIC` (6 bytes), the format version (uint16), the payload's
-length (uint32) and its CRC32 (uint32); then the payload, one record per state_dict entry, in order:
+Layout (little-endian): the workbook's file frame (`frame`, shared with the challenge entry), a 16-byte header of
+`MAGIC` (6 bytes), the format version (uint16), the payload's length (uint32) and its CRC32 (uint32); then the
+payload, one record per state_dict entry, in order:
 
 - name (uint8 length + UTF-8), kind (uint8: 0 raw, 1 shared, 2 constant), ndim (uint8), each dim (uint32);
 - raw (biases, BatchNorm, integer counters): dtype code (uint8) and the values;
@@ -26,7 +27,7 @@ from __future__ import annotations
 import copy
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,6 @@ from .sharing import SharedLayer
 
 MAGIC = b"PEELDC"
 VERSION = 1
-HEADER = struct.Struct("<6sHII")  # magic, version, payload bytes, CRC32 of the payload
 DTYPES = {0: torch.float32, 1: torch.float16, 2: torch.bfloat16, 3: torch.int64, 4: torch.int32, 5: torch.uint8}
 DTYPE_CODES = {dtype: code for code, dtype in DTYPES.items()}
 BITMASK, RELATIVE, DENSE = 0, 1, 2
@@ -50,6 +50,41 @@ SPANS = range(1, 9)
 
 class CompressedFileError(ValueError):
     """A compressed model file that cannot be read back whole; the message names the file and the fix."""
+
+
+class FrameError(ValueError):
+    """A blob whose frame does not check out: `kind` is the first failed check ("magic", "version", "length" or
+    "checksum"), `found` and `expected` its numbers (the version; the bytes after the header; the CRC32)."""
+
+    def __init__(self, kind: str, found: int = 0, expected: int = 0):
+        super().__init__(f"{kind}: found {found}, expected {expected}")
+        self.kind, self.found, self.expected = kind, found, expected
+
+
+def frame(magic: bytes, version: int, parts: Sequence[bytes]) -> bytes:
+    """The workbook's one file frame (this file and the challenge entry): `magic`, the format version (uint16),
+    each part's length (uint32), the CRC32 of the parts together (uint32), little-endian; then the parts."""
+    body = b"".join(parts)
+    return struct.pack(f"<{len(magic)}sH{len(parts)}II", magic, version, *map(len, parts), zlib.crc32(body)) + body
+
+
+def unframe(blob: bytes, magic: bytes, version: int, count: int) -> list[bytes]:
+    """The `count` parts of a blob `frame` wrote, after checking, in this order, its magic, its version, that the
+    lengths in its header add up to the bytes after it, and its checksum; the first check that fails raises
+    FrameError (nothing is decoded before all pass)."""
+    header = struct.Struct(f"<{len(magic)}sH{count}II")
+    if len(blob) < header.size or blob[:len(magic)] != magic:
+        raise FrameError("magic")
+    _, found_version, *lengths, crc = header.unpack(blob[:header.size])
+    if found_version != version:
+        raise FrameError("version", found_version, version)
+    body = blob[header.size:]
+    if len(body) != sum(lengths):
+        raise FrameError("length", len(body), sum(lengths))
+    if zlib.crc32(body) != crc:
+        raise FrameError("checksum", zlib.crc32(body), crc)
+    ends = np.cumsum([0, *lengths]).tolist()
+    return [body[start:end] for start, end in zip(ends, ends[1:])]
 
 
 @dataclass(frozen=True)
@@ -125,7 +160,7 @@ class Packed:
 
     @property
     def file_bytes(self) -> int:
-        return HEADER.size + len(self.payload)
+        return len(frame(MAGIC, VERSION, [self.payload]))  # the payload and its 16-byte header
 
 
 def pack(model: nn.Module | Mapping[str, torch.Tensor], shared: Mapping[str, SharedLayer],
@@ -187,10 +222,9 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def write(path: str | Path, packed: Packed) -> Path:
-    """Write `packed` with its header (magic, version, length, CRC32), atomically; returns the path."""
+    """Write `packed` framed (magic, version, length, CRC32: `frame`), atomically; returns the path."""
     path = Path(path)
-    header = HEADER.pack(MAGIC, VERSION, len(packed.payload), zlib.crc32(packed.payload))
-    atomic_write(path, lambda f: f.write(header + packed.payload))
+    atomic_write(path, lambda f: f.write(frame(MAGIC, VERSION, [packed.payload])))
     return path
 
 
@@ -224,7 +258,9 @@ class _Reader:
         return Stream(lengths, self.take(-(-nbits // 8)), count, nbits)
 
 
-def _decode(payload: bytes) -> dict[str, torch.Tensor]:
+def decode(payload: bytes) -> dict[str, torch.Tensor]:
+    """The state_dict a payload of `pack` holds (no frame); a malformed payload raises ValueError, KeyError,
+    struct.error or RuntimeError, which `read` and the challenge entry turn into their own errors."""
     reader, state = _Reader(payload), {}
     (entries,) = reader.unpack("<I")
     for _ in range(entries):
@@ -267,22 +303,19 @@ def read(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no compressed model file at {path}")
-    blob = path.read_bytes()
     again = "write it again with peel_utils.dcfile.write"
-    if len(blob) < HEADER.size or blob[:len(MAGIC)] != MAGIC:
-        raise CompressedFileError(f"{path} is not a compressed model file (it does not start with {MAGIC!r})")
-    _, version, size, crc = HEADER.unpack(blob[:HEADER.size])
-    if version != VERSION:
-        raise CompressedFileError(f"{path} has format version {version}; this reader reads version {VERSION}: "
-                                  f"{again} from this version's model")
-    payload = blob[HEADER.size:]
-    if len(payload) != size:
-        raise CompressedFileError(f"{path} is truncated or extended: its header says {size} payload bytes, "
-                                  f"the file holds {len(payload)}; {again}")
-    if zlib.crc32(payload) != crc:
-        raise CompressedFileError(f"{path} fails its checksum (CRC32 {zlib.crc32(payload):08x}, header says "
-                                  f"{crc:08x}): the file was altered or damaged; {again}")
     try:
-        return _decode(payload)
+        (payload,) = unframe(path.read_bytes(), MAGIC, VERSION, 1)
+    except FrameError as err:
+        raise CompressedFileError({
+            "magic": f"{path} is not a compressed model file (it does not start with {MAGIC!r})",
+            "version": f"{path} has format version {err.found}; this reader reads version {VERSION}: {again} from "
+                       "this version's model",
+            "length": f"{path} is truncated or extended: its header says {err.expected} payload bytes, the file holds "
+                      f"{err.found}; {again}",
+            "checksum": f"{path} fails its checksum (CRC32 {err.found:08x}, header says {err.expected:08x}): the file "
+                        f"was altered or damaged; {again}"}[err.kind]) from None
+    try:
+        return decode(payload)
     except (ValueError, KeyError, struct.error, RuntimeError, UnicodeDecodeError) as err:
         raise CompressedFileError(f"{path} passes its checksum but does not decode ({err}); {again}") from None

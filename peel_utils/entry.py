@@ -5,8 +5,9 @@ Nothing in it is ever run: the architecture is JSON naming layers of a small fam
 raw bytes (shared k-means indices Huffman-coded with their positions, `dcfile`'s payload), and `read` builds the
 model from that description with this module's own code. No pickle, no `torch.load`, no `eval`.
 
-Layout (little-endian): a 20-byte header, `MAGIC` (6 bytes), the format version (uint16), the architecture's
-length and the payload's length (uint32 each) and the CRC32 of both (uint32); then the architecture, UTF-8 JSON:
+Layout (little-endian): `dcfile.frame`'s frame with two parts, so a 20-byte header, `MAGIC` (6 bytes), the format
+version (uint16), the architecture's length and the payload's length (uint32 each) and the CRC32 of both (uint32);
+then the architecture, UTF-8 JSON:
 
     {"input_shape": [C, H, W], "num_classes": K, "layers": [{"type": "Conv2d", "in_channels": 3, ...}, ...],
      "class_names": [...], "about": {...}}
@@ -32,7 +33,6 @@ import functools
 import json
 import math
 import struct
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +48,6 @@ from .models import LeNet
 
 MAGIC = b"PEELCE"  # PEEL challenge entry
 VERSION = 1
-HEADER = struct.Struct("<6sHIII")  # magic, version, architecture bytes, payload bytes, CRC32 of both
 SUFFIX = ".peel"
 MAX_BYTES = 128 * 2 ** 20  # larger than any entry can usefully be (a dense fp32 ResNet50 is about 94 MB)
 MAX_PARAMETERS = 50_000_000
@@ -288,9 +287,8 @@ def write(model: nn.Module, path: str | Path, input_shape: Sequence[int], *,
     architecture = {"input_shape": shape, "num_classes": int(out.shape[1]), "layers": describe(model),
                     "class_names": [str(c) for c in class_names or []], "about": dict(about or {})}
     text = json.dumps(architecture, separators=(",", ":")).encode()
-    header = HEADER.pack(MAGIC, VERSION, len(text), len(payload), zlib.crc32(text + payload))
     path = Path(path)
-    atomic_write(path, lambda f: f.write(header + text + payload))
+    atomic_write(path, lambda f: f.write(dcfile.frame(MAGIC, VERSION, [text, payload])))
     return path
 
 
@@ -331,21 +329,19 @@ def load(path: str | Path) -> Entry:
     if path.stat().st_size > MAX_BYTES:
         raise EntryError(f"{path} holds {path.stat().st_size:,} bytes, more than an entry may ({MAX_BYTES:,}); {_FIX}")
     blob = path.read_bytes()
-    if len(blob) < HEADER.size or blob[:len(MAGIC)] != MAGIC:
-        raise EntryError(f"{path} is {_what_it_is(blob)}; {_FIX}")
-    _, version, arch_size, payload_size, crc = HEADER.unpack(blob[:HEADER.size])
-    if version != VERSION:
-        raise EntryError(f"{path} has entry format version {version}; this scorer reads version {VERSION}: {_FIX} "
-                         "from this version of the workbook")
-    body = blob[HEADER.size:]
-    if len(body) != arch_size + payload_size:
-        raise EntryError(f"{path} is truncated or extended: its header says {arch_size + payload_size:,} bytes after "
-                         f"the header, the file holds {len(body):,}; {_FIX}")
-    if zlib.crc32(body) != crc:
-        raise EntryError(f"{path} fails its checksum (CRC32 {zlib.crc32(body):08x}, header says {crc:08x}): the file "
-                         f"was altered or damaged; {_FIX}")
     try:
-        architecture = json.loads(body[:arch_size].decode("utf-8"))
+        text, payload = dcfile.unframe(blob, MAGIC, VERSION, 2)
+    except dcfile.FrameError as err:
+        raise EntryError({
+            "magic": f"{path} is {_what_it_is(blob)}; {_FIX}",
+            "version": f"{path} has entry format version {err.found}; this scorer reads version {VERSION}: {_FIX} "
+                       "from this version of the workbook",
+            "length": f"{path} is truncated or extended: its header says {err.expected:,} bytes after the header, the "
+                      f"file holds {err.found:,}; {_FIX}",
+            "checksum": f"{path} fails its checksum (CRC32 {err.found:08x}, header says {err.expected:08x}): the file "
+                        f"was altered or damaged; {_FIX}"}[err.kind]) from None
+    try:
+        architecture = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise EntryError(f"{path}: its architecture is not valid JSON ({err}); {_FIX}") from None
     if not isinstance(architecture, dict):
@@ -362,7 +358,7 @@ def load(path: str | Path) -> Entry:
         raise EntryError(f"{path}: the model returns shape {_shapes(architecture['layers'], shape, str(path))} per "
                          f"image, not ({classes},) logits; {_FIX}")
     try:
-        state = dcfile._decode(body[arch_size:])
+        state = dcfile.decode(payload)
     except (ValueError, KeyError, struct.error, RuntimeError, UnicodeDecodeError, OverflowError) as err:
         raise EntryError(f"{path} passes its checksum but its weights do not decode ({err}); {_FIX}") from None
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}

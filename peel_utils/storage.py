@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
@@ -24,19 +25,15 @@ from .checkpoints import read_state_dict, save_checkpoint
 BITS_SUFFIX, VALUES_SUFFIX, SHAPE_SUFFIX = "::bits", "::values", "::shape"
 SCALE_SUFFIX, INT8_SUFFIX = "::scale", "::int8"
 _PACKED = (BITS_SUFFIX, VALUES_SUFFIX, SHAPE_SUFFIX)
-_BIT_WEIGHTS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
-
-
 def pack_bits(mask: torch.Tensor) -> torch.Tensor:
-    """A bool tensor as uint8 bytes, 8 entries per byte (row-major, zero-padded): (ceil(numel/8),)."""
-    flat = mask.reshape(-1).to(torch.uint8)
-    flat = torch.cat([flat, flat.new_zeros(-flat.numel() % 8)])
-    return (flat.view(-1, 8) * _BIT_WEIGHTS).sum(dim=1, dtype=torch.uint8)
+    """A bool tensor as uint8 bytes, 8 entries per byte (row-major, first entry in the highest bit, zero-padded):
+    (ceil(numel/8),). numpy's packbits, the one bit packer of the workbook (huffman's codes use it too)."""
+    return torch.from_numpy(np.packbits(mask.reshape(-1).cpu().numpy().astype(bool)))
 
 
 def unpack_bits(bits: torch.Tensor, numel: int) -> torch.Tensor:
     """The inverse of pack_bits: the first `numel` bits of `bits` as a flat bool tensor."""
-    return (bits.unsqueeze(1) & _BIT_WEIGHTS).ne(0).reshape(-1)[:numel]
+    return torch.from_numpy(np.unpackbits(bits.cpu().numpy().astype(np.uint8), count=numel).astype(bool))
 
 
 def _packs_smaller(tensor: torch.Tensor) -> bool:

@@ -78,10 +78,21 @@ def test_a_damaged_file_is_refused_with_its_name(written, damage, message):
 
 def test_a_payload_that_passes_its_checksum_but_does_not_decode(written):
     path, blob = written
-    payload = blob[dcfile.HEADER.size:-3]  # a consistent header over a cut payload
-    header = dcfile.HEADER.pack(dcfile.MAGIC, dcfile.VERSION, len(payload), __import__("zlib").crc32(payload))
+    (payload,) = dcfile.unframe(blob, dcfile.MAGIC, dcfile.VERSION, 1)
     with pytest.raises(dcfile.CompressedFileError, match="passes its checksum but does not decode"):
-        dcfile.read(damaged(path, header + payload))
+        dcfile.read(damaged(path, dcfile.frame(dcfile.MAGIC, dcfile.VERSION, [payload[:-3]])))  # a consistent frame
+
+
+def test_the_frame_is_magic_version_lengths_and_crc32_checked_in_that_order():
+    blob = dcfile.frame(b"MAGIC!", 3, [b"abc", b"de"])
+    assert blob[:8] == b"MAGIC!\x03\x00" and blob[8:16] == struct.pack("<II", 3, 2) and len(blob) == 20 + 5
+    assert struct.unpack("<I", blob[16:20])[0] == __import__("zlib").crc32(b"abcde")
+    assert dcfile.unframe(blob, b"MAGIC!", 3, 2) == [b"abc", b"de"]
+    for bad, kind, found, expected in ((b"OTHER!" + blob[6:], "magic", 0, 0), (blob, "version", 3, 4),
+                                       (blob[:-1], "length", 4, 5), (blob[:-1] + b"x", "checksum", None, None)):
+        with pytest.raises(dcfile.FrameError) as err:
+            dcfile.unframe(bad, b"MAGIC!", 4 if kind == "version" else 3, 2)
+        assert err.value.kind == kind and (found is None or (err.value.found, err.value.expected) == (found, expected))
 
 
 def test_a_failed_write_leaves_the_old_file(written, monkeypatch):

@@ -4,7 +4,6 @@ EntryError naming it; a pickle is never run."""
 import json
 import pickle
 import struct
-import zlib
 
 import pytest
 import torch
@@ -88,15 +87,11 @@ def good(tmp_path):
 
 def rewrite(path, architecture=None, version=entry.VERSION):
     """The entry at `path` with its architecture JSON replaced (the CRC32 recomputed: a well-formed file)."""
-    blob = path.read_bytes()
-    _, _, arch_size, payload_size, _ = entry.HEADER.unpack(blob[:entry.HEADER.size])
-    text = blob[entry.HEADER.size:entry.HEADER.size + arch_size]
+    text, payload = dcfile.unframe(path.read_bytes(), entry.MAGIC, entry.VERSION, 2)
     if architecture is not None:
         text = json.dumps(architecture(json.loads(text))).encode()
-    payload = blob[entry.HEADER.size + arch_size:]
     out = path.with_name("changed.peel")
-    out.write_bytes(entry.HEADER.pack(entry.MAGIC, version, len(text), len(payload), zlib.crc32(text + payload))
-                    + text + payload)
+    out.write_bytes(dcfile.frame(entry.MAGIC, version, [text, payload]))
     return out
 
 

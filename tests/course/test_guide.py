@@ -36,8 +36,8 @@ def test_a_guide_without_markers_is_an_error(tmp_path):
         guide.render(path.read_text(encoding="utf-8"))
 
 
-def test_the_committed_guide_is_up_to_date():
-    assert guide.main(["--check", "--guide", str(GUIDE)]) == 0
+def test_the_committed_guide_and_readme_are_up_to_date():
+    assert guide.main(["--check", "--guide", str(GUIDE), "--readme", str(GUIDE.parents[1] / "README.md")]) == 0
 
 
 def test_a_missing_guide_is_our_error(tmp_path, capsys):
@@ -55,3 +55,21 @@ def test_the_labs_table_counts_core_and_going_further_words(tmp_path):
     assert rows[2] == "| 01_t | 1 | 15 | extras | 6 |"
     text = guide.render(f"{guide.BEGIN}\n{guide.END}\n{guide.LABS_BEGIN}\nold\n{guide.LABS_END}\n", tmp_path)
     assert "| 01_t | 1 | 15 | extras | 6 |" in text and "old" not in text
+
+
+def test_the_readme_lists_every_exercise_and_says_where_an_answer_can_be_read(tmp_path, capsys):
+    listed = guide.exercise_list()
+    assert listed.startswith(f"{len(catalog.EXERCISES)} exercises:")
+    assert listed.count("\n- ") == len(catalog.EXERCISES)
+    assert "- 02: the ratio-choice rule `choose_ratio`; its answer can be read in the hand-out's " \
+           "`peel_utils.prune.choose_sparsity_dict`" in listed  # sweep.choose_ratio is a stub there, not listed
+    assert "peel_utils.sweep.choose_ratio" not in listed
+    guide_file, readme = tmp_path / "guide.md", tmp_path / "README.md"
+    guide_file.write_text(f"{guide.BEGIN}\n{guide.END}\n", encoding="utf-8")
+    guide.main(["--guide", str(guide_file), "--readme", str(tmp_path / "none.md")])
+    readme.write_text(f"intro\n{guide.README_BEGIN}\nold\n{guide.README_END}\noutro\n", encoding="utf-8")
+    assert guide.main(["--check", "--guide", str(guide_file), "--readme", str(readme)]) == 1
+    assert "exercise list is out of date" in capsys.readouterr().err
+    assert guide.main(["--guide", str(guide_file), "--readme", str(readme)]) == 0
+    assert readme.read_text(encoding="utf-8") == f"intro\n{guide.README_BEGIN}\n{listed}\n{guide.README_END}\noutro\n"
+    assert guide.main(["--check", "--guide", str(guide_file), "--readme", str(readme)]) == 0

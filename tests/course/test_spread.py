@@ -15,7 +15,8 @@ def seed_results(tmp_path):
     for seed, recorded in figures.items():
         (tmp_path / f"seed{seed}").mkdir()
         (tmp_path / f"seed{seed}" / "summary.json").write_text(json.dumps(
-            {"profile": f"seeds-seed{seed}", "notebooks": {"07_x": {"status": "ok", "figures": recorded}}}))
+            {"profile": f"seeds-seed{seed}", "notebooks": {"07_x": {"status": "ok", "seconds": 250.0 + 30 * seed,
+                                                                     "figures": recorded}}}))
     return tmp_path
 
 
@@ -25,6 +26,7 @@ def test_collect_gives_one_value_per_seed_and_none_where_a_seed_did_not_record(s
     assert collected["notebooks"]["07_x"] == {"test_accuracy": [0.95, 0.97, 0.96], "target_met": [True, False, True],
                                               "dense_fp32_latency_b64_ms": [160.0, 150.0, None],
                                               "core_words": [900, 900, 900]}
+    assert collected["seconds"] == {"07_x": [250.0, 280.0, 310.0]}
 
 
 def test_the_table_gives_min_median_max_and_marks_a_verdict_that_flips(seed_results):
@@ -50,6 +52,20 @@ def test_the_guide_renders_the_table_from_the_file(seed_results, tmp_path):
     path = spread.write(spread.collect(seed_results, [0, 1, 2]), tmp_path / "seed_spread.json")
     text = f"{guide.BEGIN}\n{guide.END}\n{guide.SPREAD_BEGIN}\nold\n{guide.SPREAD_END}\n"
     rendered = guide.render(text, spread_file=path)
-    assert "**flips: yes, no, yes**" in rendered and "old" not in rendered
+    assert "**flips: yes, no, yes**" in rendered and "\nold\n" not in rendered
     with pytest.raises(ValueError, match="is missing: run `make run PROFILE=seeds`"):
         guide.render(text, spread_file=tmp_path / "none.json")
+
+
+def test_the_runtime_table_gives_min_median_max_and_says_how_far_over_five_minutes(seed_results):
+    text = spread.runtime_table(spread.collect(seed_results, [0, 1, 2]))
+    assert "| 07_x | 4 min 10 s / 4 min 40 s / 5 min 10 s | **no** (10 s over) |" in text
+    assert "| 07_x | 4 min 10 s / 4 min 25 s / 4 min 40 s | yes |" in spread.runtime_table(spread.collect(seed_results, [0, 1]))
+    assert "Cold runs" in text and "docs/seed_spread.json" in text
+
+
+def test_the_guide_renders_the_runtime_table_from_the_file(seed_results, tmp_path):
+    path = spread.write(spread.collect(seed_results, [0, 1]), tmp_path / "seed_spread.json")
+    text = f"{guide.BEGIN}\n{guide.END}\n{guide.RUNTIME_BEGIN}\nold\n{guide.RUNTIME_END}\n"
+    rendered = guide.render(text, spread_file=path)
+    assert "| 07_x | 4 min 10 s / 4 min 25 s / 4 min 40 s | yes |" in rendered and "\nold\n" not in rendered
