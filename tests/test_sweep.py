@@ -157,7 +157,7 @@ def test_val_images_per_point_and_bound_images():
 def test_ratio_reading_on_135_images_says_the_set_is_too_small_and_that_ratio_0_was_kept():
     table = table_of({0.0: 131, 0.3: 126, 0.5: 120}, 135)  # 0.3 costs 5 images = 3.7 points
     assert sweep.choose_ratio(table, "global", 2.0) == 0.0
-    reading = sweep.ratio_reading(table, "global", 2.0, 135)
+    reading = sweep.ratio_reading(table, "global", 2.0, 135, rule=0.0)
     assert reading == (
         "On 135 validation images, 1 point is 1.35 images (one image is 0.74 points), so the bound of 2 points allows "
         "2 images more wrong than the unpruned model. That is fewer than 5 images: this validation set is too small "
@@ -173,26 +173,26 @@ def test_ratio_reading_on_135_images_says_the_set_is_too_small_and_that_ratio_0_
 
 def test_ratio_reading_on_a_resolving_set_states_the_images_and_the_ratio_kept():
     table = table_of({0.0: 484, 0.3: 481, 0.5: 476, 0.7: 470}, 500)
-    reading = sweep.ratio_reading(table, "global", 2.0, 500)
+    reading = sweep.ratio_reading(table, "global", 2.0, 500, sweep.choose_ratio(table, "global", 2.0))
     assert reading == ("On 500 validation images, 1 point is 5 images (one image is 0.2 points), so the bound of "
                        "2 points allows 10 images more wrong than the unpruned model. The rule keeps ratio 0.5: "
                        "validation accuracy 95.2%, 8 images below the unpruned model's 96.8%.")
     assert "too small" not in reading
-    above = sweep.ratio_reading(table_of({0.0: 480, 0.5: 482}, 500), "global", 2.0, 500)
+    above = sweep.ratio_reading(table_of({0.0: 480, 0.5: 482}, 500), "global", 2.0, 500, rule=0.5)
     assert above.endswith("The rule keeps ratio 0.5: validation accuracy 96.4%, 2 images above the unpruned model's 96.0%.")
 
 
 def test_ratio_reading_edges_max_drop_0_tiny_sets_and_no_ratio_swept():
-    zero = sweep.ratio_reading(table_of({0.0: 900, 0.5: 900}, 1000), "global", 0.0, 1000)
+    zero = sweep.ratio_reading(table_of({0.0: 900, 0.5: 900}, 1000), "global", 0.0, 1000, rule=0.5)
     assert "allows 0 images more wrong" in zero and "a max_drop of 0 allows none on any number of images" in zero
     assert zero.endswith("The rule keeps ratio 0.5: validation accuracy 90.0%, level with the unpruned model's 90.0%.")
-    tiny = sweep.ratio_reading(table_of({0.0: 3, 0.5: 2}, 4), "global", 2.0, 4)
+    tiny = sweep.ratio_reading(table_of({0.0: 3, 0.5: 2}, 4), "global", 2.0, 4, rule=0.0)
     assert "1 point is 0.04 images (one image is 25 points)" in tiny
     assert "; no max_drop below 100 points allows 5 of 4 images." in tiny
-    only_dense = sweep.ratio_reading(table_of({0.0: 400}, 500), "global", 2.0, 500)
+    only_dense = sweep.ratio_reading(table_of({0.0: 400}, 500), "global", 2.0, 500, rule=0.0)
     assert only_dense.endswith("The sweep holds no global ratio above 0, so the rule keeps ratio 0: no weight is pruned.")
     with pytest.raises(ValueError, match="no ratio 0 row"):
-        sweep.ratio_reading(table_of({0.5: 400}, 500), "global", 2.0, 500)
+        sweep.ratio_reading(table_of({0.5: 400}, 500), "global", 2.0, 500, rule=0.5)
 
 
 def test_unpruned_note_only_at_ratio_0():
@@ -203,3 +203,57 @@ def test_unpruned_note_only_at_ratio_0():
     assert "Fix: re-run notebook 02 with more validation images, a larger max_drop or a ratio above 0." in note
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         sweep.unpruned_note(1.5, 0.0)
+
+
+def bn_net() -> nn.Sequential:
+    """A conv with BatchNorm whose running statistics are stale: a mean of 5 and a variance of 9 per channel."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    net[1].running_mean.fill_(5.0)
+    net[1].running_var.fill_(9.0)
+    return net.eval()
+
+
+def test_reestimate_bn_replaces_the_running_statistics_by_the_batches_own():
+    net, batch = bn_net(), torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    weights = copy.deepcopy(net.state_dict())
+    assert sweep.reestimate_bn(net, [(batch, torch.zeros(16))]) is net and not net.training
+    conv_out = net[0](batch)  # (16, 4, 6, 6)
+    assert torch.allclose(net[1].running_mean, conv_out.mean(dim=(0, 2, 3)), atol=1e-6)
+    assert torch.allclose(net[1].running_var, conv_out.var(dim=(0, 2, 3)), atol=1e-5)  # unbiased, as BatchNorm keeps it
+    assert all(torch.equal(weights[k], v) for k, v in net.state_dict().items() if "running" not in k
+               and "num_batches" not in k)  # no weight changes
+
+
+def test_sweep_with_bn_batches_reads_every_point_after_reestimation():
+    net, gen = bn_net(), torch.Generator().manual_seed(5)
+    inputs, targets = torch.randn(48, 1, 8, 8, generator=gen), torch.randint(0, 3, (48,), generator=gen)
+    loader = DataLoader(TensorDataset(inputs, targets), batch_size=16)
+    bn_batches = [(inputs[:16], targets[:16]), (inputs[16:32], targets[16:32])]
+    table = sweep.sweep(net, loader, [0.0, 0.5], methods=["global"], bn_batches=bn_batches)
+    plain = sweep.sweep(net, loader, [0.0, 0.5], methods=["global"])
+    for ratio, row in zip([0.0, 0.5], table.itertuples()):
+        by_hand = sweep.reestimate_bn(sweep.pruned_copy(net, ratio, "global"), bn_batches)
+        assert row.loss == pytest.approx(nn.functional.cross_entropy(by_hand(inputs), targets).item(), rel=1e-5)
+    assert table["loss"].tolist() != plain["loss"].tolist()  # the stale statistics did change the plain reading
+    assert net[1].running_mean.eq(5.0).all() and net[1].running_var.eq(9.0).all()  # the model is left untouched
+
+
+def test_recalibrated_reading_sets_both_choices_and_the_hand_over_side_by_side():
+    plain = table_of({0.0: 488, 0.3: 482, 0.5: 250, 0.7: 50}, 500)
+    after = table_of({0.0: 487, 0.3: 485, 0.5: 479, 0.7: 300}, 500)
+    rule, rule_after = sweep.choose_ratio(plain, "global", 2.0), sweep.choose_ratio(after, "global", 2.0)
+    assert (rule, rule_after) == (0.3, 0.5)
+    assert sweep.recalibrated_reading(after, "global", 2.0, rule, rule_after, 0.3) == (
+        "Read after BatchNorm re-estimation at every swept ratio, the rule (global, max_drop 2 points) would choose "
+        "ratio 0.5 (validation accuracy 95.8%, the unpruned model re-estimated the same way 97.4%), against 0.3 from "
+        "the plain sweep: up to 0.5 the pruned weights keep the accuracy within the bound once the statistics fit "
+        "them, so stale statistics set the plain rule's limit. The hand-over keeps ratio 0.3 (the plain rule's "
+        "choice), so the notebooks after this one do not change with this reading.")
+    same = sweep.recalibrated_reading(plain, "global", 2.0, rule, rule, 0.55)
+    assert "would choose ratio 0.3 (validation accuracy 96.4%" in same
+    assert "the ratio it chose from the plain sweep: in this run stale statistics do not change the choice." in same
+    assert same.endswith("The hand-over keeps ratio 0.55 (set by the ratio parameter), so the notebooks after this "
+                         "one do not change with this reading.")
+    lower = sweep.recalibrated_reading(plain, "global", 2.0, rule_after, rule, 0.5)
+    assert "would choose ratio 0.3" in lower and "below the 0.5 it chose from the plain sweep" in lower

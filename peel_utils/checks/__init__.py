@@ -13,8 +13,8 @@ global random state as they found it. One module per notebook: nb01 ... nb08.
 
 from .core import CheckFailed
 from .nb01 import check_calc_mask, check_get_model_sparsity, check_masked_training_step, check_sparse_pruner
-from .nb02 import check_choose_ratio
-from .nb03 import check_bitmask_bytes
+from .nb02 import check_choose_ratio, check_global_layer_sparsity
+from .nb03 import check_bitmask_bytes, check_paired_interval
 from .nb04 import check_distillation_loss
 from .nb05 import check_cpd_importance, check_finite_difference_hv, check_hessian_taylor_stats
 from .nb06 import check_quantize_per_channel, check_quantize_tensor
@@ -23,6 +23,6 @@ from .nb08 import check_tier
 
 __all__ = ["CheckFailed", "check_bitmask_bytes", "check_calc_mask", "check_choose_ratio", "check_cpd_importance",
            "check_distillation_loss", "check_finite_difference_hv", "check_get_model_sparsity",
-           "check_hessian_taylor_stats", "check_huffman_code", "check_kmeans_share",
-           "check_masked_training_step", "check_quantize_per_channel", "check_quantize_tensor",
+           "check_global_layer_sparsity", "check_hessian_taylor_stats", "check_huffman_code", "check_kmeans_share",
+           "check_masked_training_step", "check_paired_interval", "check_quantize_per_channel", "check_quantize_tensor",
            "check_sparse_pruner", "check_tier"]

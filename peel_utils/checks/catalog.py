@@ -119,6 +119,39 @@ EXERCISES: tuple[Exercise, ...] = (
                  "other": M("extra steps", "each batch should take one optimizer step on that batch's loss, then "
                                            "re-apply the masks"),
              }),
+    Exercise("02", "global_layer_sparsity", "the prediction `global_layer_sparsity`", "check_global_layer_sparsity",
+             "checks.check_global_layer_sparsity(global_layer_sparsity)",
+             ("peel_utils.prune:MagnitudeRanking.masks", "peel_utils.prune:calc_mask"), {
+                 "per_layer": M("one threshold per layer (every layer loses the ratio)",
+                                "every layer lost the same fraction, the ratio: that is per-layer pruning, one threshold "
+                                "per layer; global pruning ranks all the weights together, so a layer of small weights "
+                                "loses more than the ratio and a layer of large ones less"),
+                 "signed": M("ranking signed values", "it ranks the signed values, so large negative weights are "
+                                                      "zeroed first; rank by magnitude |w|"),
+                 "one_too_few": M("one zero too few in all (the k-th smallest magnitude kept)",
+                                  "one zero too few in all: exactly round(ratio * total) weights go, the k-th smallest "
+                                  "magnitude itself included"),
+                 "one_too_many": M("one zero too many in all",
+                                   "one zero too many in all: exactly round(ratio * total) weights go"),
+                 "share": M("each layer's share of all the zeros",
+                            "it returned each layer's share of all the zeros (they add up to 1); return the fraction of "
+                            "the layer's own weights that is zeroed"),
+                 "fraction": M("zeroing 1 - ratio", "it zeroed 1 - ratio of the weights; the ratio is the fraction "
+                                                    "removed"),
+                 "density": M("returning the fraction kept", "it returned the fraction of each layer that is kept; "
+                                                             "return the fraction zeroed"),
+                 "counts": M("returning the number of zeros", "it returned the number of zeros per layer; return the "
+                                                              "fraction of the layer's weights"),
+                 "edges": M("crashing or wrong at ratio 0", "at ratio 0 no weight is zeroed, so every layer's "
+                                                            "sparsity is 0.0 (there is no k-th smallest magnitude)"),
+                 "tensor": M("tensors instead of floats", "return plain Python floats (a one-element tensor's .item() "
+                                                          "gives one)"),
+                 "returns": M("not a dict of the weights' names",
+                              "return a dict {weight name: fraction zeroed}, with the names of the dict it was given, "
+                              "in its order"),
+                 "changes": M("changing the weights",
+                              "it changed the weights it was given; predicting must only read them"),
+             }),
     Exercise("02", "choose_ratio", "the ratio-choice rule `choose_ratio`", "check_choose_ratio",
              "checks.check_choose_ratio(choose_ratio)",
              ("peel_utils.sweep:choose_ratio", "peel_utils.prune:choose_sparsity_dict"), {
@@ -159,6 +192,38 @@ EXERCISES: tuple[Exercise, ...] = (
                  "not_int": M("returning a tensor", "return a byte count, a Python int"),
                  "changes": M("changing the state_dict",
                               "it changed the state_dict it was given; counting bytes must only read it"),
+             }),
+    Exercise("03", "paired_interval", "the paired bootstrap interval `paired_interval`", "check_paired_interval",
+             "checks.check_paired_interval(paired_interval)",
+             ("peel_utils.compare:paired_bootstrap", "peel_utils.compare:_resampled_means"), {
+                 "unpaired": M("resampling A's and B's images independently (unpaired)",
+                               "the interval is as wide as if the two models had answered different images: draw one "
+                               "set of image indices per resample and use it for both (the comparison is paired, so "
+                               "only the images where they disagree move it)"),
+                 "no_replacement": M("drawing without replacement",
+                                     "the interval has no width: every resample drew each image once, so its mean is "
+                                     "the observed difference; draw n images with replacement"),
+                 "narrow": M("too narrow an interval (not the 2.5th-97.5th percentiles, or not n images a resample)",
+                             "the interval is too narrow: a 95% interval runs from the 2.5th to the 97.5th percentile "
+                             "of the resampled differences, each resample drawing as many images as the test set holds"),
+                 "fraction": M("a fraction instead of points",
+                               "it returned fractions; the difference and its interval are in percentage points "
+                               "(x 100)"),
+                 "sign": M("B - A instead of A - B", "the sign is flipped: the difference is accuracy of A minus "
+                                                    "accuracy of B"),
+                 "bool": M("subtracting bool tensors",
+                           "torch cannot subtract bool tensors: turn the outcomes into numbers first (1 right, 0 wrong)"),
+                 "unseeded": M("a different interval each call (no seed)",
+                               "two calls with the same seed gave different intervals: draw from a generator of your "
+                               "own seeded with `seed`, so the same call always gives the same interval"),
+                 "global_rng": M("changing the global random state",
+                                 "it changed the global random state (torch.manual_seed, np.random.seed or draws from "
+                                 "them): use a generator of your own, so the notebook's later numbers do not depend on "
+                                 "this function"),
+                 "returns": M("not returning three numbers", "return (points, low, high), three floats in percentage "
+                                                             "points"),
+                 "changes": M("changing the outcomes",
+                              "it changed the outcomes it was given; an interval must only read them"),
              }),
     Exercise("04", "distillation_loss", "`distillation_loss`", "check_distillation_loss",
              "checks.check_distillation_loss(distillation_loss)",

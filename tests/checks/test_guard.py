@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from check_helpers import fails_with, solution
 
-from peel_utils import checks, distill, entry, huffman, measure, prune, sharing, storage, sweep, train
+from peel_utils import checks, compare, distill, entry, huffman, measure, prune, sharing, storage, sweep, train
 from peel_utils.checks import catalog, fixtures
 
 # --- delegation: the workbook's own implementations fail every check ----------------------------
@@ -76,6 +76,30 @@ def ratio_by_sparsity_dict(table, method, max_drop):
     return prune.choose_sparsity_dict(rows, dense, max_drop / 100)[method]
 
 
+def sparsity_by_ranking(weights, ratio):
+    """notebook 02's prediction through the workbook's global ranking."""
+    masks = prune.MagnitudeRanking(list(weights.values())).masks(ratio)
+    return {name: 1 - mask.float().mean().item() for name, mask in zip(weights, masks)}
+
+
+def sparsity_by_calc_mask(weights, ratio):
+    """notebook 02's prediction through calc_mask on every weight at once."""
+    mask = prune.calc_mask(torch.cat([w.flatten() for w in weights.values()]), ratio)
+    return {name: 1 - part.float().mean().item() for name, part in
+            zip(weights, mask.split([w.numel() for w in weights.values()]))}
+
+
+def interval_by_bootstrap(a, b, resamples, seed):
+    """notebook 03's interval through peel_utils.compare."""
+    d = compare.paired_bootstrap(a, b, resamples=resamples, seed=seed)
+    return d.points, d.low, d.high
+
+
+def interval_by_table(a, b, resamples, seed):
+    row = compare.comparison_table({"A": a, "B": b}, [("A", "B")], resamples=resamples, seed=seed).iloc[0]
+    return row["A - B (points)"], row["low"], row["high"]
+
+
 def share_by_package(model, bits):
     """notebook 07's k-means through peel_utils.sharing."""
     shared = sharing.share_weights(model, bits)
@@ -114,7 +138,8 @@ DELEGATING = [  # (exercise, answer): the reference itself, a wrapper, a call th
     ("train_one_epoch", _through_module("train_one_epoch")),
     ("choose_ratio", sweep.choose_ratio), ("choose_ratio", _wrapped(sweep.choose_ratio)),
     ("choose_ratio", _through_module("choose_ratio")), ("choose_ratio", ratio_by_sparsity_dict),
-    ("bitmask_bytes", bytes_by_saving),
+    ("global_layer_sparsity", sparsity_by_ranking), ("global_layer_sparsity", sparsity_by_calc_mask),
+    ("bitmask_bytes", bytes_by_saving), ("paired_interval", interval_by_bootstrap), ("paired_interval", interval_by_table),
     ("distillation_loss", distill.kd_loss), ("distillation_loss", _wrapped(distill.kd_loss)),
     ("distillation_loss", _through_module("distillation_loss")), ("distillation_loss", kl_from_package),
     ("kmeans_share", share_by_package), ("huffman_code", code_by_package),
