@@ -54,7 +54,7 @@ def test_the_labs_table_counts_core_and_going_further_words(tmp_path):
     rows = guide.labs_table(tmp_path).splitlines()
     assert rows[2] == "| 01_t | 1 | 15 | extras | 6 |"
     text = guide.render(f"{guide.BEGIN}\n{guide.END}\n{guide.LABS_BEGIN}\nold\n{guide.LABS_END}\n", tmp_path)
-    assert "| 01_t | 1 | 15 | extras | 6 |" in text and "old" not in text
+    assert "| 01_t | 1 | 15 | extras | 6 |" in text and "\nold" not in text
 
 
 def test_the_readme_lists_every_exercise_and_says_where_an_answer_can_be_read(tmp_path, capsys):
