@@ -81,7 +81,7 @@ def _number(value: float) -> str:
 
 def rows(spread: dict) -> list[dict]:
     """One row per key figure (a KEY_WORDS key): its values over the seeds; numbers get min, median and max,
-    yes/no verdicts say whether they flip between seeds."""
+    yes/no verdicts say whether they flip between seeds, and a difference in points whether its sign does."""
     table = []
     for notebook, figures in spread["notebooks"].items():
         for key, values in figures.items():
@@ -96,7 +96,9 @@ def rows(spread: dict) -> list[dict]:
             elif all(isinstance(v, (int, float)) and math.isfinite(v) for v in present):
                 row["reading"] = (f"{_number(min(present))} / {_number(statistics.median(present))} / "
                                   f"{_number(max(present))}")
-                row["flips"] = False
+                row["flips"] = "points" in key and min(present) < 0 < max(present)  # a difference whose sign moves
+                if row["flips"]:
+                    row["reading"] += ": the sign differs between seeds"
             else:
                 continue
             table.append(row)
@@ -107,11 +109,17 @@ def table(spread: dict) -> str:
     """The guide's markdown table: what varies between runs, generated from `spread`."""
     lines = [f"Seeds {', '.join(map(str, spread['seeds']))} of the quick settings (`params/seeds.yaml`) on "
              f"{spread['machine']}; from `docs/seed_spread.json`. Numbers: min / median / max over the seeds "
-             "(accuracies as fractions, times in ms); a yes/no verdict that differs between seeds **flips**.", "",
+             "(accuracies as fractions, times in ms); a yes/no verdict that differs between seeds **flips**, and so does a "
+             "difference in points whose sign differs.", "",
              "| notebook | figure | seeds | min / median / max, or the verdict per seed |", "| --- | --- | --- | --- |"]
+    flipped = []
     for row in rows(spread):
         reading = f"**{row['reading']}**" if row["flips"] else row["reading"]
         lines.append(f"| {row['notebook']} | `{row['figure']}` | {row['seeds']} | {reading} |")
+        flipped += [f"{row['notebook']} `{row['figure']}`"] if row["flips"] else []
+    lines += ["", (f"Between these seeds {len(flipped)} reading{'s' if len(flipped) != 1 else ''} flip: "
+                   f"{', '.join(flipped)}. A student's run may land on either side: ask for the figure with its "
+                   "interval, never for the winner.") if flipped else "No reading flips between these seeds."]
     return "\n".join(lines)
 
 

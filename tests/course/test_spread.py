@@ -9,9 +9,11 @@ from peel_course import guide, spread
 
 @pytest.fixture
 def seed_results(tmp_path):
-    figures = {0: {"test_accuracy": 0.95, "target_met": True, "dense_fp32_latency_b64_ms": 160.0, "core_words": 900},
-               1: {"test_accuracy": 0.97, "target_met": False, "dense_fp32_latency_b64_ms": 150.0, "core_words": 900},
-               2: {"test_accuracy": 0.96, "target_met": True, "core_words": 900}}
+    figures = {0: {"test_accuracy": 0.95, "target_met": True, "dense_fp32_latency_b64_ms": 160.0, "core_words": 900,
+                   "gain_points": 0.4},
+               1: {"test_accuracy": 0.97, "target_met": False, "dense_fp32_latency_b64_ms": 150.0, "core_words": 900,
+                   "gain_points": -0.2},
+               2: {"test_accuracy": 0.96, "target_met": True, "core_words": 900, "gain_points": 1.0}}
     for seed, recorded in figures.items():
         (tmp_path / f"seed{seed}").mkdir()
         (tmp_path / f"seed{seed}" / "summary.json").write_text(json.dumps(
@@ -25,7 +27,7 @@ def test_collect_gives_one_value_per_seed_and_none_where_a_seed_did_not_record(s
     assert collected["seeds"] == [0, 1, 2]
     assert collected["notebooks"]["07_x"] == {"test_accuracy": [0.95, 0.97, 0.96], "target_met": [True, False, True],
                                               "dense_fp32_latency_b64_ms": [160.0, 150.0, None],
-                                              "core_words": [900, 900, 900]}
+                                              "core_words": [900, 900, 900], "gain_points": [0.4, -0.2, 1.0]}
     assert collected["seconds"] == {"07_x": [250.0, 280.0, 310.0]}
 
 
@@ -35,6 +37,8 @@ def test_the_table_gives_min_median_max_and_marks_a_verdict_that_flips(seed_resu
     assert "| 07 | `target_met` | 3 | **flips: yes, no, yes** |" in text
     assert "| 07 | `dense_fp32_latency_b64_ms` | 2 | 150 / 155 / 160 |" in text
     assert "core_words" not in text  # not a key figure
+    assert "| 07 | `gain_points` | 3 | **-0.200 / 0.400 / 1.00: the sign differs between seeds** |" in text
+    assert "Between these seeds 2 readings flip: 07 `target_met`, 07 `gain_points`." in text
     assert "docs/seed_spread.json" in text
 
 
