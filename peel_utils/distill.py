@@ -1,23 +1,30 @@
-"""Knowledge distillation: the losses and the training loop (`train_kd`, `fit_kd`).
+"""Knowledge distillation: the losses, the training loop (`train_kd`, `fit_kd`) and the student's control.
 
 `kd_loss` is Hinton's soft-target loss (source 000, step three); `logits_mse_loss` and
 `feature_mse_loss` are source 002's logits and intermediate-feature MSE. Each mixes its
-distillation term with the cross-entropy on the labels by a weight `alpha`. `load_teacher`
-reads notebook 02's or 03's ResNet50 hand-over checkpoint.
+distillation term with the cross-entropy on the labels by a weight `alpha`. `PairTrainer` trains
+notebook 04's student and its control, two ResNet18 runs that differ only in the loss; `table_reading`
+says what notebook 04's table of the four models shows, generated from it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .runtime import eval_mode
-from .train import Pruner, fit_epochs, run_epoch
+from . import handover, measure
+from .data import DatasetSplits, Loaders, make_loaders
+from .models import resnet18
+from .runtime import eval_mode, seed_phase
+from .train import Pruner, fit, fit_epochs, run_epoch
 
 LOSSES = ("kl", "mse_logits", "feature_mse")
 
@@ -236,3 +243,150 @@ def kd_loss_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, ta
     top = F.softmax(teacher_logits / temperature, dim=1).max(dim=1).values.mean().item()
     return {"temperature": float(temperature), "alpha": float(alpha), "kl": kl, "kl_term": kl_term,
             "ce": ce, "ce_term": ce_term, "total": kl_term + ce_term, "teacher_top_prob": top}
+
+
+# ---------------------------------------------------------------------------------------------
+# The student and its control (notebook 04)
+
+Fit = Callable[[nn.Module, Loaders], tuple[list[dict], dict]]
+"""Trains a model on its loaders; returns (history, best epoch's state_dict), as fit_kd and train.fit do."""
+
+
+def loss_probe(loss: Callable, temperature: float, alpha: float) -> float:
+    """`loss(student_logits, teacher_logits, targets, temperature, alpha)` on one fixed hand-made image, to 6 decimals.
+
+    Notebook 04 writes it into the student's hand-over record: after the loss function changes, the record differs, so
+    the student is trained anew instead of one trained with the earlier loss being read back."""
+    value = loss(torch.tensor([[1.0, -2.0, 0.5]]), torch.tensor([[0.5, 1.0, -1.0]]), torch.tensor([1]),
+                 temperature, alpha)
+    return round(float(value), 6)
+
+
+@dataclass(frozen=True, eq=False)
+class PairTrainer:
+    """Trains notebook 04's pairs of ResNet18s: a student distilled from `teacher`, and a control on cross-entropy only.
+
+    Both runs of pair `run` start from the same initial weights and see the same batches in the same order
+    (`fresh_resnet18`), with the same SGD (momentum 0.9, weight decay 5e-4, cosine decay to 0 over `epochs`); only
+    the loss differs, so comparing the two measures what the teacher adds. `teacher_meta` is the teacher's
+    hand-over record: the students get its classes, input and dataset. Introduced in notebook 04.
+    """
+
+    teacher: nn.Module
+    teacher_meta: handover.Meta
+    splits: DatasetSplits
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    temperature: float
+    alpha: float
+    device: torch.device | str = "cpu"
+    amp: bool = False
+
+    def record(self) -> handover.Meta:
+        """The hand-over record every ResNet18 of this trainer shares (architecture, data, seed, epochs, batch size,
+        lr); the caller adds what tells student and control apart (the loss)."""
+        t = self.teacher_meta
+        return handover.Meta("resnet18", t.num_classes, t.small_input, image_size=t.image_size,
+                             in_channels=t.in_channels, dataset=t.dataset).with_extra(
+            seed=self.seed, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
+
+    def fresh_resnet18(self, run: int = 0) -> tuple[nn.Module, Loaders]:
+        """Pair `run`'s untrained ResNet18 and its loaders: the same initial weights and batch order every call
+        (the phase seed `(seed, "resnet18 pair <run>")`)."""
+        phase_seed = seed_phase(self.seed, f"resnet18 pair {run}")
+        model = resnet18(self.teacher_meta.num_classes, small_input=self.teacher_meta.small_input).to(self.device)
+        return model, make_loaders(self.splits, self.batch_size, seed=phase_seed)
+
+    def _optimizer(self, params) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        optimizer = torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=5e-4)
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+
+    def distil(self, model: nn.Module, loaders: Loaders, loss: str | Callable = "kl",
+               temperatures: Sequence[float] | None = None) -> tuple[list[dict], dict]:
+        """Train `model` with the teacher: `loss` names one of LOSSES or is a loss function like `kd_loss` (the
+        student's own), at temperature `temperatures[epoch - 1]` in each epoch (`temperature` throughout when
+        None). 'feature_mse' matches `layer4` of both through a 1x1 projection trained with the student. Returns
+        the history and the best validation epoch's state_dict."""
+        features = None
+        if loss == "feature_mse":  # hooks on layer4 of both, plus a 1x1 projection trained with the student
+            features = FeatureMSE(model, self.teacher, next(iter(loaders.val))[0].to(self.device))
+        extra = list(features.parameters()) if features else []
+        optimizer, scheduler = self._optimizer(list(model.parameters()) + extra)
+        try:
+            return fit_kd(model, self.teacher, loaders.train, loaders.val, optimizer, self.epochs, scheduler=scheduler,
+                          temperature=self.temperature, temperatures=temperatures, alpha=self.alpha, loss=loss,
+                          features=features, amp=self.amp)
+        finally:
+            if features:
+                features.remove()
+
+    def cross_entropy_only(self, model: nn.Module, loaders: Loaders) -> tuple[list[dict], dict]:
+        """Train `model` on the labels alone with the student's optimizer and schedule: the control's recipe."""
+        optimizer, scheduler = self._optimizer(model.parameters())
+        return fit(model, loaders.train, loaders.val, optimizer, self.epochs, scheduler=scheduler, amp=self.amp)
+
+    def train_or_load(self, checkpoint_dir: str | Path, key: str, meta: handover.Meta, fit_run: Fit,
+                      run: int = 0) -> tuple[nn.Module, pd.DataFrame]:
+        """Pair `run`'s ResNet18 for hand-over file `key` ("student" or "control") and its history: read back when
+        the file was made with `meta` (plus the run), else `fit_run(model, loaders)` trains `fresh_resnet18(run)`,
+        its best epoch is kept, and model and history are saved (`handover.train_or_load`)."""
+        model, loaders = self.fresh_resnet18(run)
+
+        def fit_model() -> list[dict]:
+            history, best_state = fit_run(model, loaders)
+            model.load_state_dict(best_state)
+            return history
+
+        return model, handover.train_or_load(model, checkpoint_dir, key, meta.with_extra(run=run), fit_model, run)
+
+
+def _teacher_note(teacher_vs_control: pd.Series) -> str:
+    if teacher_vs_control["high"] < 0:
+        return ("The teacher is **less** accurate than the control student trained without it, so its soft targets "
+                "also carry its mistakes. Why: the teacher is a pruned ResNet50 fine-tuned briefly, and a ResNet18 "
+                "trained from scratch already reaches it on this easy task at this size; a teacher weaker than the "
+                "student's own training can only help through the shape of its wrong-class probabilities, not "
+                "through its accuracy.")
+    if teacher_vs_control["distinguishable"]:
+        return "The teacher is more accurate than the control student, so there is something to distil."
+    return ("The teacher and the control student are **not distinguishable** in accuracy: the teacher has little "
+            "accuracy to hand on; whatever distillation adds must come from its soft targets' shape.")
+
+
+def table_reading(table: pd.DataFrame, kd: pd.DataFrame, timings: dict, *, threads: int, batch: int, epochs: int,
+                  test_images: int) -> str:
+    """Notebook 04's reading of its table, as markdown bullets generated from the numbers (smaller, faster?,
+    accuracy, what distillation added, the teacher against the control), so text and table cannot disagree.
+
+    `table` has one row per model, in the order original ResNet50, pruned ResNet50, distilled ResNet18, control
+    ResNet18, with checkpoint_kb, sparse_kb, compression, compression_sparse, macs and test_accuracy (a fraction);
+    `kd` holds compare.comparison_table's rows student against control, then teacher against control; `timings`
+    are measure.interleaved_timings' rounds of the same models at batch 1 and `batch`, on `threads` threads.
+    """
+    original, pruned_name, student_name, control_name = table.index[:4]
+    orig, pruned, student, control = (table.loc[name] for name in table.index[:4])
+    gain, teacher_vs_control = kd.iloc[0], kd.iloc[1]
+
+    def faster(model: str, baseline: str, at: int) -> str:
+        return measure.speedup_words(timings, model, baseline, at)
+
+    lines = [
+        f"- **Smaller.** The distilled ResNet18 stores {student['checkpoint_kb']:,.0f} KB against the original "
+        f"ResNet50's {orig['checkpoint_kb']:,.0f} KB: a compression rate of {student['compression']:.1%} "
+        f"(source 000: 52.5%). The pruned ResNet50's dense file is {pruned['checkpoint_kb']:,.0f} KB "
+        f"({pruned['compression']:.1%}); in sparse form {pruned['sparse_kb']:,.0f} KB ({pruned['compression_sparse']:.1%}).",
+        f"- **Faster?** The ResNet18 needs {student['macs'] / orig['macs']:.0%} of the ResNet50's MACs per image. "
+        f"Measured on this CPU ({threads} threads), the distilled ResNet18 against the original ResNet50: at batch 1 "
+        f"{faster(student_name, original, 1)}; at batch {batch} {faster(student_name, original, batch)}. The pruned "
+        f"ResNet50 against the original at batch {batch}, where the same dense computation predicts no difference: "
+        f"{faster(pruned_name, original, batch)}. The two ResNet18s are the same network, so what parts them is the "
+        f"measurement noise on this machine: {faster(student_name, control_name, batch)}.",
+        f"- **Accuracy.** On the {test_images:,} test images: original ResNet50 {orig['test_accuracy']:.1%}, pruned "
+        f"and fine-tuned {pruned['test_accuracy']:.1%}, distilled ResNet18 {student['test_accuracy']:.1%}, "
+        f"control ResNet18 {control['test_accuracy']:.1%}.",
+        f"- **What distillation added**, after {epochs} epoch{'s' if epochs != 1 else ''}: {gain.verdict}",
+        f"- **The teacher against the control.** {teacher_vs_control.verdict} {_teacher_note(teacher_vs_control)}",
+    ]
+    return "\n".join(lines)

@@ -1,5 +1,7 @@
 """peel_utils.deploy on tiny models: int8 close to fp32, the size formula, bad layers, the model untouched."""
 
+import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
@@ -131,3 +133,74 @@ def test_build_variant_int8_is_quantised_compiled_and_warmed_up():
     with torch.no_grad():
         assert torch.equal(deployed.model(x), reference(x))  # the int8 model before compiling, as 06 exports it
         assert torch.allclose(deployed(x), reference(x), atol=0.05)
+
+
+# --- Reading notebook 06: the error figure, the routes figure and the choice
+
+def _routes_table(kd_int8_accuracy: float = 97.5):
+    """Notebook 06's table for a dense baseline, the sparse model as fp32 and int8, and the distilled model in int8;
+    the sparse int8 file is the smallest form, the distilled int8 model the fastest at batch 64."""
+    table = pd.DataFrame([
+        ("dense_fp32", "dense", "eager fp32", 1000, 97.7, float("nan"), None, 1.0, 1.0, "(the baseline)"),
+        ("gmp90_sparse_fp32", "unstructured", "eager fp32", 200, 97.8, 98.2, True, 1.0, 1.1, "03's control"),
+        ("gmp90_sparse_int8", "unstructured", "int8 + compile", 80, 97.6, 98.2, True, 1.9, 4.1, "03's control"),
+        ("resnet18_kd_int8", "KD", "int8 + compile", 120, kd_int8_accuracy, 95.5, kd_int8_accuracy >= 94.5, 4.8, 13.0,
+         "04's control"),
+    ], columns=["variant", "route", "runs as", "bytes", "test_accuracy", "control_accuracy", "within_control",
+                "speedup_b1", "speedup_b64", "control"])
+    table["within_control"] = table.within_control.astype("boolean")
+    sizes = pd.DataFrame({"variant": ["dense_fp32", "gmp90_sparse_fp32", "gmp90_sparse_int8", "gmp90_sparse_int8",
+                                      "resnet18_kd_int8"],
+                          "form": ["dense fp32", "bitmask + fp32", "bitmask + int8", "bitmask + int8 + lzma", "int8"],
+                          "bytes": [1000, 200, 80, 50, 120]})
+    controls = {"unstructured": ("03's control", 98.2), "KD": ("04's control", 95.5, "resnet18_control_fp32")}
+    timings = {(name, b): [base / speed] * 3 for name, base, speed in zip(table.variant, [100.0] * 4, table.speedup_b64)
+               for b in (1, 64)}
+    return table, sizes, controls, timings
+
+
+def test_what_to_deploy_picks_the_fastest_qualifying_variant_and_names_the_smallest_form():
+    table, sizes, controls, timings = _routes_table()
+    choice = deploy.what_to_deploy(table, sizes, controls, timings, max_drop=1.0, batch=64, rounds=3)
+    lines = choice.reading.splitlines()
+    assert lines[0] == "unstructured: 2 of 2 variants within 1 point(s) of 03's control (98.20%)."
+    assert lines[1] == "KD: 1 of 1 variants within 1 point(s) of 04's control (95.50%)."
+    assert lines[2].startswith("Smallest on disk: gmp90_sparse_int8 as 'bitmask + int8 + lzma', 0.00 MB, 20.0x smaller")
+    assert lines[2].endswith("(target 16x: met).")
+    assert lines[3].startswith("Fastest at batch 64: resnet18_kd_int8, against eager fp32 dense 13x faster")
+    assert "on the median of 3 rounds: met" in lines[3] and "97.50% test accuracy against 95.50% for 04's control" in lines[3]
+    assert lines[-1].startswith("No single model wins both: gmp90_sparse_int8 to store")
+    assert choice.chosen.variant == "resnet18_kd_int8"
+    assert list(choice.qualifying.variant) == ["gmp90_sparse_fp32", "gmp90_sparse_int8", "resnet18_kd_int8"]
+
+
+def test_what_to_deploy_without_a_qualifying_variant_claims_no_target():
+    table, sizes, controls, timings = _routes_table()
+    table["within_control"] = pd.array([None, False, False, False], dtype="boolean")
+    choice = deploy.what_to_deploy(table, sizes, controls, timings, max_drop=1.0, batch=64, rounds=3)
+    assert "0 of 2 variants" in choice.reading and "targets cannot be claimed" in choice.reading
+    assert choice.chosen.variant == "resnet18_kd_int8"  # 2.0 points above its control: the closest
+    assert list(choice.qualifying.variant) == ["resnet18_kd_int8"]
+
+
+def test_plot_variants_names_every_colour_and_shape_in_the_legend_and_writes_no_labels():
+    table, sizes, controls, _ = _routes_table()
+    ax = deploy.plot_variants(table, sizes, controls, batch=64, max_drop=1.0)
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["dense", "unstructured", "KD", "eager fp32", "int8 + compile",
+                      "unstructured: its control - 1 point(s)", "KD: its control - 1 point(s)"]
+    assert len(ax.texts) == 0 and len(ax.collections) == 4  # one point per variant, no annotation to overlap
+    assert [line.get_ydata()[0] for line in ax.lines] == [97.2, 94.5]  # each control minus max_drop
+    ax.figure.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1x", "2x", "3x", "5x", "10x"]
+    plt.close(ax.figure)
+
+
+def test_plot_error_against_bits_draws_a_line_per_variant_on_a_log_axis():
+    errors = pd.DataFrame({"variant": ["per-tensor affine"] * 2 + ["per-channel symmetric"] * 2, "bits": [2, 3, 2, 3],
+                           "relative_mse": [0.1, 0.025, 0.05, 0.0125]})
+    ax = deploy.plot_error_against_bits(errors, title="layer")
+    assert [line.get_label() for line in ax.lines] == ["per-tensor affine", "per-channel symmetric"]
+    assert [line.get_marker() for line in ax.lines] == ["o", "x"] and ax.get_yscale() == "log"
+    assert list(ax.lines[1].get_ydata()) == [0.05, 0.0125]
+    plt.close(ax.figure)

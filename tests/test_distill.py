@@ -1,12 +1,14 @@
 import math
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from peel_utils import distill, train
+from peel_utils import distill, handover, models, train
+from peel_utils.data import DatasetSplits
 from peel_utils.prune import GlobalPruner
 
 
@@ -222,3 +224,109 @@ def test_train_kd_with_a_loss_function_trains_with_exactly_that_loss():
                      loss=lambda s, t, y, temperature, alpha: calls.append((temperature, alpha)) or s.sum() * 0 + 1.0,
                      temperature=3.0, alpha=0.25)
     assert calls == [(3.0, 0.25), (3.0, 0.25)]  # called once per batch with the run's T and alpha
+
+
+# --- PairTrainer and table_reading: notebook 04's student, its control, and the reading of its table
+
+def _pair_trainer(epochs=1, **overrides) -> distill.PairTrainer:
+    """A PairTrainer on 16 random 3x8x8 images of 3 classes (8 per split beyond train), a ResNet18 teacher."""
+    g = torch.Generator().manual_seed(0)
+
+    def split(n):
+        return TensorDataset(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g))
+
+    splits = DatasetSplits("fake", split(16), split(8), split(8), num_classes=3, in_channels=3)
+    torch.manual_seed(1)
+    teacher = models.resnet18(3, small_input=True).eval()
+    teacher_meta = handover.Meta("resnet50", 3, True, image_size=8, in_channels=3, dataset="fake").with_extra(ratio=0.5)
+    options = dict(seed=0, epochs=epochs, batch_size=8, lr=0.01, temperature=4.0, alpha=0.5)
+    return distill.PairTrainer(teacher, teacher_meta, splits, **{**options, **overrides})
+
+
+def test_loss_probe_is_the_loss_on_a_fixed_image_and_tells_losses_apart():
+    probe = distill.loss_probe(distill.kd_loss, 4.0, 0.5)
+    expected = distill.kd_loss(torch.tensor([[1.0, -2.0, 0.5]]), torch.tensor([[0.5, 1.0, -1.0]]),
+                               torch.tensor([1]), 4.0, 0.5).item()
+    assert probe == round(expected, 6) and probe > 0
+    assert distill.loss_probe(distill.kd_loss, 4.0, 0.9) != probe  # another alpha, another record
+    no_t_squared = lambda s, t, y, T, a: a * distill.soft_kl(s, t, T) + (1 - a) * F.cross_entropy(s, y)  # noqa: E731
+    assert distill.loss_probe(no_t_squared, 4.0, 0.5) != probe  # a changed loss changes the record
+
+
+def test_pair_trainer_record_takes_the_teachers_data_and_the_recipe():
+    meta = _pair_trainer().record()
+    assert (meta.arch, meta.num_classes, meta.small_input, meta.input_shape, meta.dataset) == ("resnet18", 3, True,
+                                                                                               (3, 8, 8), "fake")
+    assert meta.extra == {"seed": 0, "epochs": 1, "batch_size": 8, "lr": 0.01}  # not the teacher's ratio
+
+
+def test_fresh_resnet18_gives_a_pair_the_same_start_and_batches_and_other_pairs_others():
+    trainer = _pair_trainer()
+    (a, loaders_a), (b, loaders_b), (c, loaders_c) = (trainer.fresh_resnet18(run) for run in (0, 0, 1))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)
+    first = [next(iter(loaders.train))[1] for loaders in (loaders_a, loaders_b, loaders_c)]  # the labels' order
+    assert torch.equal(first[0], first[1]) and not torch.equal(first[0], first[2])
+
+
+def test_train_or_load_trains_saves_then_reads_back(tmp_path, capsys):
+    trainer = _pair_trainer()
+    meta = trainer.record().with_extra(loss="cross_entropy")
+    model, history = trainer.train_or_load(tmp_path, "control", meta, trainer.cross_entropy_only)
+    assert list(history.epoch) == [1] and (tmp_path / "04_resnet18_control.pt").exists()
+    assert handover.read_meta(tmp_path, "control").extra["run"] == 0
+    calls = []
+    again, history_again = trainer.train_or_load(tmp_path, "control", meta, lambda model, loaders: calls.append(model))
+    assert calls == [] and "reusing" in capsys.readouterr().out  # the same record: read back, not trained
+    assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), again.state_dict().values()))
+    assert history_again.equals(history)
+
+
+def test_distil_trains_with_the_given_loss_function_and_removes_feature_hooks():
+    trainer = _pair_trainer()
+    calls = []
+
+    def counting_loss(student_logits, teacher_logits, targets, temperature, alpha):
+        calls.append((temperature, alpha))
+        return distill.kd_loss(student_logits, teacher_logits, targets, temperature, alpha)
+
+    model, loaders = trainer.fresh_resnet18(0)
+    history, best_state = trainer.distil(model, loaders, counting_loss)
+    assert calls == [(4.0, 0.5), (4.0, 0.5)] and len(history) == 1 and set(best_state) == set(model.state_dict())
+    model, loaders = trainer.fresh_resnet18(0)
+    trainer.distil(model, loaders, "feature_mse")
+    assert not trainer.teacher.layer4._forward_hooks and not model.layer4._forward_hooks
+
+
+def _reading_inputs(teacher_low: float, teacher_high: float):
+    names = ["ResNet50 original (02)", "ResNet50 pruned + fine-tuned (03)", "ResNet18 distilled (04)",
+             "ResNet18 control (04)"]
+    table = pd.DataFrame({"checkpoint_kb": [92000.0, 92000.0, 43700.0, 43700.0],
+                          "sparse_kb": [92000.0, 30000.0, 43700.0, 43700.0],
+                          "compression": [0.0, 0.0, 0.525, 0.525], "compression_sparse": [0.0, 0.674, 0.525, 0.525],
+                          "macs": [1.0e9, 1.0e9, 0.5e9, 0.5e9], "test_accuracy": [0.98, 0.97, 0.96, 0.95]},
+                         index=names)
+    kd = pd.DataFrame([{"verdict": "A is 1.0 points above B.", "high": 2.0, "distinguishable": True},
+                       {"verdict": "T against C.", "high": teacher_high, "distinguishable": teacher_low > 0 or teacher_high < 0}])
+    timings = {(name, b): [t] * 3 for name, t in zip(names, (40.0, 40.0, 10.0, 10.0)) for b in (1, 64)}
+    return table, kd, timings
+
+
+def test_table_reading_is_generated_from_the_table():
+    table, kd, timings = _reading_inputs(0.5, 1.5)
+    text = distill.table_reading(table, kd, timings, threads=2, batch=64, epochs=1, test_images=1000)
+    lines = text.splitlines()
+    assert len(lines) == 5 and all(line.startswith("- **") for line in lines)
+    assert "stores 43,700 KB against the original ResNet50's 92,000 KB: a compression rate of 52.5%" in lines[0]
+    assert "in sparse form 30,000 KB (67.4%)" in lines[0]
+    assert "needs 50% of the ResNet50's MACs" in lines[1] and "at batch 1 4.0x faster" in lines[1]
+    assert "measurement noise on this machine: no measurable difference" in lines[1]
+    assert "On the 1,000 test images: original ResNet50 98.0%" in lines[2] and "control ResNet18 95.0%" in lines[2]
+    assert lines[3].endswith("after 1 epoch: A is 1.0 points above B.")
+    assert "T against C. The teacher is more accurate than the control student" in lines[4]
+
+
+@pytest.mark.parametrize("low, high, words", [(-2.0, -0.5, "is **less** accurate"), (-0.5, 0.5, "**not distinguishable**")])
+def test_table_reading_says_what_a_teacher_no_better_than_the_control_means(low, high, words):
+    table, kd, timings = _reading_inputs(low, high)
+    assert words in distill.table_reading(table, kd, timings, threads=2, batch=64, epochs=2, test_images=10)
