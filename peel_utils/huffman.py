@@ -4,8 +4,9 @@
 merge the two rarest subtrees until one is left; a symbol's length is its depth). The codes themselves
 are *canonical* (`canonical_codes`): given the lengths they are fixed, so a file stores only the
 lengths. `encode` and `decode` work on numpy arrays of symbols; `entropy_bits` is the bound no code
-that spends a whole number of bits per symbol beats (Huffman comes within one bit per symbol of it).
-Introduced in notebook 07.
+that spends a whole number of bits per symbol beats (Huffman comes within one bit per symbol of it, and
+never goes below one bit a symbol: `bound_reading` says where that floor bites). An empty stream (a layer
+that pruning emptied) codes to nothing: no code, zero bits. Introduced in notebook 07.
 """
 
 from __future__ import annotations
@@ -66,7 +67,29 @@ def total_bits(counts: Mapping[int, int], lengths: Mapping[int, int]) -> int:
 def entropy_bits(counts: Mapping[int, int]) -> float:
     """Shannon entropy of the counts, in bits per symbol (0.0 for a single symbol)."""
     n = sum(counts.values())
-    return -sum(c / n * math.log2(c / n) for c in counts.values() if c > 0) if n else 0.0
+    return 0.0 - sum(c / n * math.log2(c / n) for c in counts.values() if c > 0) if n else 0.0  # 0.0, never -0.0
+
+
+def entropy_bytes(symbols: np.ndarray) -> float:
+    """The entropy bound of a whole stream in bytes: symbols times entropy bits over 8, what no code of one
+    symbol at a time makes smaller (its code table aside); 0.0 for an empty stream."""
+    return entropy_bits(counts_of(symbols)) * np.asarray(symbols).size / 8
+
+
+def bound_reading(what: str, counts: Mapping[int, int]) -> str:
+    """The sentence that sets a Huffman code's size beside its entropy bound, generated from the counts: bits a
+    symbol and in all of both, and, where the entropy is under one bit a symbol, that Huffman's floor of one bit a
+    symbol (every code has at least one) is what keeps the code above it."""
+    n = sum(int(count) for count in counts.values())
+    if n == 0:
+        return f"{what}: no symbol, nothing to code (0 bytes)."
+    coded, entropy = total_bits(counts, code_lengths(counts)), entropy_bits(counts)
+    text = (f"{what}: {n:,} symbols, Huffman {coded / n:.2f} bits a symbol ({coded:,} bits in all) beside an entropy "
+            f"of {entropy:.2f} ({round(entropy * n):,} bits), {coded / n - entropy:.2f} bits a symbol above it")
+    if entropy < 1:
+        text += ("; the entropy is under one bit a symbol, and a Huffman code spends at least one bit on every "
+                 "symbol: its floor bites here")
+    return text + "."
 
 
 def counts_of(symbols: np.ndarray) -> dict[int, int]:

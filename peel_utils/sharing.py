@@ -65,12 +65,15 @@ def kmeans_1d(values: torch.Tensor, bits: int, max_iterations: int = MAX_ITERATI
     (a value exactly half-way goes to the lower one) and moves each centroid to the mean of its values
     (a centroid with no values stays where it is), until the assignments no longer change. In one
     dimension each cluster is a run of the sorted values, so a round costs a binary search per centroid
-    and prefix sums, not a pass over the values."""
+    and prefix sums, not a pass over the values.
+
+    No values (a layer that pruning emptied) leave nothing to share: no index, and a codebook of 2**bits zeros
+    that no weight points at (a shared layer's file record holds 2**bits values whatever it holds)."""
     check_bits(bits)
     values = values.detach().reshape(-1).float().cpu()
-    if values.numel() == 0:
-        raise ValueError("nothing to cluster: the tensor has no values")
     k = 2 ** bits
+    if values.numel() == 0:
+        return torch.zeros(k), torch.zeros(0, dtype=torch.uint8)
     ordered = values.sort().values
     prefix = torch.cat([torch.zeros(1, dtype=torch.float64), ordered.double().cumsum(0)])  # sums of runs
     codebook = torch.linspace(float(ordered[0]), float(ordered[-1]), k)
@@ -100,7 +103,8 @@ def share_weights(model: nn.Module, bits: int | Mapping[str, int], *, allow_dens
     """k-means of each weight tensor's non-zeros, one codebook per layer: {parameter name: SharedLayer}.
 
     `bits` is one width for every layer or a width per parameter name. The model is only read (apply the
-    result with `apply_shared`). A model whose weights have no zero (nothing pruned) is a ValueError:
+    result with `apply_shared`). A layer that pruning emptied gets no index (`kmeans_1d`) and stays zero. A model
+    whose weights have no zero (nothing pruned) is a ValueError:
     sharing here is the stage after pruning; `allow_dense=True` shares such a model's weights all the same."""
     weights = shareable(model)
     widths = {name: bits[name] if isinstance(bits, Mapping) else bits for name in weights}
@@ -116,8 +120,7 @@ def share_weights(model: nn.Module, bits: int | Mapping[str, int], *, allow_dens
     shared = {}
     for name, param in weights.items():
         mask = param.detach().cpu() != 0
-        codebook, indices = kmeans_1d(param.detach().cpu()[mask], widths[name]) if mask.any() else \
-            (torch.zeros(2 ** widths[name]), torch.zeros(0, dtype=torch.uint8))
+        codebook, indices = kmeans_1d(param.detach().cpu()[mask], widths[name])  # an emptied layer: no index
         shared[name] = SharedLayer(mask, codebook, indices, widths[name])
     return shared
 

@@ -81,3 +81,27 @@ def test_entropy():
     assert huffman.entropy_bits({0: 1, 1: 1}) == 1.0
     assert huffman.entropy_bits({3: 10}) == 0.0
     assert huffman.entropy_bits({0: 1, 1: 1, 2: 2}) == 1.5
+
+
+def test_an_empty_stream_codes_to_nothing():
+    symbols = np.zeros(0, np.int64)  # the indices or relative positions of a layer that pruning emptied
+    counts = huffman.counts_of(symbols)
+    assert counts == {} and huffman.code_lengths(counts) == {} and huffman.total_bits(counts, {}) == 0
+    assert huffman.entropy_bits(counts) == 0.0 and huffman.entropy_bytes(symbols) == 0.0
+    assert huffman.encode(symbols, {}) == (b"", 0)
+    assert huffman.decode(b"", 0, 0, {}).tolist() == []
+    assert huffman.bound_reading("fc1 indices", counts) == "fc1 indices: no symbol, nothing to code (0 bytes)."
+
+
+def test_entropy_bytes_is_symbols_times_entropy():
+    assert huffman.entropy_bytes(np.array([0, 1, 2, 2] * 4)) == 16 * 1.5 / 8
+
+
+def test_bound_reading_sets_the_code_beside_the_entropy_and_says_where_the_floor_bites():
+    assert huffman.bound_reading("worked example", {0: 10, 1: 45, 2: 30, 3: 15}) == (
+        "worked example: 100 symbols, Huffman 1.80 bits a symbol (180 bits in all) beside an entropy of 1.78 (178 "
+        "bits), 0.02 bits a symbol above it.")
+    assert huffman.bound_reading("skewed", {0: 90, 1: 10}) == (
+        "skewed: 100 symbols, Huffman 1.00 bits a symbol (100 bits in all) beside an entropy of 0.47 (47 bits), 0.53 "
+        "bits a symbol above it; the entropy is under one bit a symbol, and a Huffman code spends at least one bit on "
+        "every symbol: its floor bites here.")

@@ -60,6 +60,26 @@ def test_share_weights_per_layer_zeros_stay_zero():
     assert torch.equal(model[0].bias.detach(), before["0.bias"])
 
 
+def test_a_layer_emptied_by_pruning_has_nothing_to_share():
+    codebook, indices = sharing.kmeans_1d(torch.zeros(0), 3)  # no values: no index, 2**bits zeros no index points at
+    assert codebook.tolist() == [0.0] * 8 and indices.dtype == torch.uint8 and indices.numel() == 0
+    model = pruned_mlp()
+    with torch.no_grad():
+        model[0].weight.zero_()  # the first layer pruned to nothing
+    shared = sharing.share_weights(model, 2)
+    empty = shared["0.weight"]
+    assert not bool(empty.mask.any()) and empty.indices.numel() == 0 and empty.codebook.tolist() == [0.0] * 4
+    assert torch.equal(empty.weight(), torch.zeros(16, 20))
+    assert shared["2.weight"].indices.numel() == int((model[2].weight != 0).sum())  # the other layer shared as usual
+    sharing.apply_shared(model, shared)
+    gen = torch.Generator().manual_seed(2)
+    batches = [(torch.randn(8, 20, generator=gen), torch.randint(0, 4, (8,), generator=gen))] * 3
+    tuned, losses = sharing.finetune_centroids(model, shared, batches, lr=0.05)
+    assert len(losses) == 3 and torch.equal(model[0].weight.detach(), torch.zeros(16, 20))  # still empty
+    assert tuned["0.weight"].codebook.tolist() == [0.0] * 4  # no weight, no gradient: the codebook stays
+    assert not torch.equal(tuned["2.weight"].codebook, shared["2.weight"].codebook)
+
+
 @pytest.mark.parametrize("bits", [0, 9, 2.0, True, "4"])
 def test_bits_outside_1_to_8_is_a_value_error(bits):
     with pytest.raises(ValueError, match=f"bits must be an integer from 1 to 8.*{bits!r}"):

@@ -231,3 +231,14 @@ def test_expected_values_hold_for_the_textbook_case():
         original = model.get_parameter(name).detach()
         assert torch.equal(weight == 0, original == 0)
         assert len(weight[weight != 0].unique()) <= 4
+
+
+def test_the_solutions_handle_a_layer_emptied_by_pruning():
+    model = fixtures.sharing_model()
+    first = next(name for name, param in model.named_parameters() if param.dim() > 1)
+    with torch.no_grad():
+        model.get_parameter(first).zero_()
+    codebooks = solutions()["kmeans_share"](model, 2)
+    assert codebooks[first].numel() == 0 and not bool(model.get_parameter(first).any())  # nothing to share, still zero
+    assert all(codebook.numel() == 4 for name, codebook in codebooks.items() if name != first)
+    assert solutions()["huffman_code"]({}) == {} and solutions()["huffman_code"]({3: 0}) == {}  # no symbol, no code
