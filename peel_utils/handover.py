@@ -43,7 +43,8 @@ REGISTRY: dict[str, HandOver] = {
                        provides=("prune_method", "ratio")),  # notebook 03 prints and plots them
     "finetuned": HandOver("03_resnet50_finetuned.pt", "03_resnet50_finetune", "the pruned ResNet50, fine-tuned with its masks kept"),
     "gmp": HandOver("03_resnet50_gmp.pt", "03_resnet50_finetune", "the ResNet50 pruned gradually to 90%+ weight sparsity",
-                    provides=("dense_same_budget_test_accuracy",)),  # notebook 06's accuracy bar, a fraction
+                    provides=("dense_same_budget_test_accuracy",  # notebook 06's accuracy bar, a fraction
+                              "dense_same_budget_test_outcomes")),  # notebook 07's paired interval: 1/0 per test image
     "student": HandOver("04_resnet18_student.pt", "04_resnet18_distillation", "the ResNet18 distilled from a ResNet50"),
     "control": HandOver("04_resnet18_control.pt", "04_resnet18_distillation", "the ResNet18 trained without a teacher"),
     "structured": HandOver("05_resnet50_structured.pt", "05_structured_pruning_cpd", "the ResNet50 with whole channels removed",

@@ -114,7 +114,7 @@ def test_save_refuses_a_record_without_a_declared_key_and_writes_nothing(tmp_pat
 
 
 def test_reading_an_old_record_without_a_declared_key_names_the_notebook(tmp_path):
-    meta = META.with_extra(dense_same_budget_test_accuracy=0.9)
+    meta = META.with_extra(dense_same_budget_test_accuracy=0.9, dense_same_budget_test_outcomes=[1, 0])
     handover.save(models.resnet18(4), tmp_path, "gmp", meta)
     json_path = tmp_path / "03_resnet50_gmp.json"
     json_path.write_text(json_path.read_text().replace('"dense_same_budget_test_accuracy": 0.9,', ""))
