@@ -1,18 +1,15 @@
-"""Plots, tables and the key figures each notebook records for the run summary."""
+"""The key figures each notebook records for the run summary, and the rounding that prints them for people."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from torch.utils.data import Dataset
 
 RECORD_ENV = "PEEL_RECORD_FILE"
 
@@ -59,148 +56,3 @@ def readable(value, digits: int = 4):
     if isinstance(value, Mapping):
         return {key: readable(v, digits) for key, v in value.items()}
     return type(value)(readable(v, digits) for v in value)
-
-
-GOING_FURTHER = re.compile(r"^##\s+Going further\b")
-
-
-def _notebook_cells(notebook: str | Path, caller: str) -> list[dict]:
-    path = Path(notebook)
-    if not path.is_file():
-        raise FileNotFoundError(f"{caller}: no notebook {path.resolve()}; pass the notebook's own file name "
-                                "(run from the folder that holds it, as Jupyter and the runner do)")
-    return json.loads(path.read_text(encoding="utf-8"))["cells"]
-
-
-def lab_words(notebook: str | Path) -> dict[str, int]:
-    """Markdown words on the notebook's core path and in its "Going further" sections.
-
-    A markdown cell whose first line is a `## ` heading opens a section; the sections headed
-    `## Going further ...` (and their `###` sub-sections) are optional, every other one is core.
-    Words are whitespace-separated tokens of the markdown source. Returns
-    {"core_words": ..., "going_further_words": ...}, the lab's size as the instructor guide reports it.
-    """
-    counts = {"core_words": 0, "going_further_words": 0}
-    optional = False
-    for cell in _notebook_cells(notebook, "lab_words"):
-        if cell["cell_type"] != "markdown":
-            continue
-        text = "".join(cell["source"])
-        first = text.lstrip().splitlines()[0] if text.strip() else ""
-        if first.startswith("## "):
-            optional = bool(GOING_FURTHER.match(first))
-        counts["going_further_words" if optional else "core_words"] += len(text.split())
-    return counts
-
-
-def first_cell(notebook: str | Path, pattern: str, cell_type: str | None = None) -> int:
-    """Index of the first cell of `notebook` (of `cell_type`, "code" or "markdown", when given) whose source
-    matches the regular expression `pattern` (multi-line: ^ is any line's start); where a lesson sits in the
-    notebook, for the run summary."""
-    regex = re.compile(pattern, re.MULTILINE)
-    for index, cell in enumerate(_notebook_cells(notebook, "first_cell")):
-        if cell_type in (None, cell["cell_type"]) and regex.search("".join(cell["source"])):
-            return index
-    raise ValueError(f"first_cell: no {cell_type or ''} cell of {notebook} matches {pattern!r}".replace("  ", " "))
-
-
-def show_images(dataset: Dataset, num: int = 10, seed: int = 0, class_names: Sequence[str] | None = None):
-    """A row of `num` random samples with their labels (source 001's `show_image`)."""
-    rng = np.random.default_rng(seed)
-    indices = rng.choice(len(dataset), num, replace=False)
-    fig, axes = plt.subplots(1, num, figsize=(num * 0.9, 1.3))
-    for ax, i in zip(np.atleast_1d(axes), indices):
-        image, label = dataset[int(i)]
-        image = image.numpy()
-        image = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
-        image = (image - image.min()) / (image.max() - image.min() + 1e-8)
-        ax.imshow(image, cmap="gray")
-        ax.set_title(class_names[label] if class_names else str(int(label)), fontsize=9)
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
-
-
-def plot_curves(frame: pd.DataFrame, x: str, ys: Sequence[str], by: str | None = None, *,
-                title: str = "", xlabel: str | None = None, ylabel: str = "", ax=None):
-    """Line plot of columns `ys` against `x`, one line per column (and per group of `by`)."""
-    if ax is None:
-        _, ax = plt.subplots()
-    groups = frame.groupby(by, sort=False) if by else [(None, frame)]
-    for key, rows in groups:
-        for y in ys:
-            label = " ".join(str(p) for p in (key, y if len(ys) > 1 else None) if p is not None)
-            ax.plot(rows[x], rows[y], marker="o", markersize=3, label=label or y)
-    ax.set(title=title, xlabel=xlabel or x, ylabel=ylabel)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_history(histories: Mapping[str, Sequence[dict]], metric: str = "val_accuracy", ax=None):
-    """Per-epoch curves of `metric` for several runs (a fit() history each)."""
-    frame = pd.concat([pd.DataFrame(h).assign(run=name) for name, h in histories.items()])
-    return plot_curves(frame, "epoch", [metric], by="run", ylabel=metric, ax=ax)
-
-
-def plot_weight_histograms(weights: Mapping[str, np.ndarray], bins: int = 81, title: str = ""):
-    """Histogram of each named weight tensor's values, zeros included, on a log count axis so that
-    the pruned weights' spike at exactly 0 and the thin tails both show; each panel names its zeros."""
-    fig, axes = plt.subplots(1, len(weights), figsize=(2.3 * len(weights), 2.3), squeeze=False)
-    for ax, (name, values) in zip(axes[0], weights.items()):
-        values = np.asarray(values).ravel()
-        limit = float(np.abs(values).max()) or 1.0
-        ax.hist(values, bins=np.linspace(-limit, limit, bins), color="tab:blue", log=True)  # odd bins: one centred on 0
-        zeros = int((values == 0).sum())
-        ax.set_title(f"{name}\n{zeros:,} of {values.size:,} exactly 0", fontsize=8)
-        ax.set_xlabel("weight value", fontsize=7)
-        ax.tick_params(labelsize=6)
-    axes[0][0].set_ylabel("count (log scale)", fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-ROUTE_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "p", "h", "*")
-
-
-def plot_routes(table: pd.DataFrame, x: str, y: str, route: str = "route", *, note: str | None = None,
-                references: Mapping[str, float] | None = None, xlabel: str | None = None, ylabel: str | None = None,
-                title: str = "", near: float = 0.03, figsize: tuple[float, float] = (7.5, 3.6)):
-    """One series per route of `table`: `y` against `x`, each route with its own marker and colour, its points
-    joined in `x` order when it has several. The figure is returned.
-
-    No point hides another: a point within `near` (a fraction of each axis' data range) of a point drawn before
-    it is drawn hollow and larger, a ring around the earlier marker. `note` names a column whose text is written
-    beside each point (empty: none). `references` are horizontal lines {label: y} (same-budget controls, say).
-    The legend sits outside the axes, on the right, so it covers no data. Introduced in notebook 05.
-    """
-    fig, ax = plt.subplots(figsize=figsize)
-    xs, ys = table[x].astype(float), table[y].astype(float)
-    span_x = float(xs.max() - xs.min()) or 1.0
-    span_y = float(ys.max() - ys.min()) or 1.0
-    drawn: list[tuple[float, float]] = []
-    colours = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
-    for i, (name, rows) in enumerate(table.groupby(route, sort=False)):
-        rows = rows.sort_values(x)
-        colour, marker = colours[i % len(colours)], ROUTE_MARKERS[i % len(ROUTE_MARKERS)]
-        px, py = rows[x].astype(float).tolist(), rows[y].astype(float).tolist()
-        if len(rows) > 1:
-            ax.plot(px, py, color=colour, linewidth=1, zorder=2)
-        overlaps = [sum(abs(a - u) <= near * span_x and abs(b - w) <= near * span_y for u, w in drawn)
-                    for a, b in zip(px, py)]
-        sizes = [36 * (1 + 0.8 * k) ** 2 for k in overlaps]
-        faces = [colour if k == 0 else "none" for k in overlaps]
-        ax.scatter(px, py, s=sizes, marker=marker, facecolors=faces, edgecolors=colour, linewidths=1.3,
-                   zorder=3 + i, label=str(name))
-        drawn += list(zip(px, py))
-        if note:
-            for a, b, text in zip(px, py, rows[note]):
-                if isinstance(text, str) and text:
-                    ax.annotate(text, (a, b), fontsize=7, xytext=(4, -9), textcoords="offset points")
-    for (label, level), style in zip((references or {}).items(), ("--", ":", "-.", (0, (5, 1)))):
-        ax.axhline(level, color="gray", linestyle=style, linewidth=1, label=label, zorder=1)
-    ax.set(title=title, xlabel=xlabel or x, ylabel=ylabel or y)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
-    fig.tight_layout()
-    return fig

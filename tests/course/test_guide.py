@@ -73,3 +73,36 @@ def test_the_readme_lists_every_exercise_and_says_where_an_answer_can_be_read(tm
     assert guide.main(["--guide", str(guide_file), "--readme", str(readme)]) == 0
     assert readme.read_text(encoding="utf-8") == f"intro\n{guide.README_BEGIN}\n{listed}\n{guide.README_END}\noutro\n"
     assert guide.main(["--check", "--guide", str(guide_file), "--readme", str(readme)]) == 0
+
+
+def write_notebook(path, cells):
+    path.write_text(json.dumps({"cells": [{"cell_type": kind, "source": text} for kind, text in cells]}))
+    return path
+
+
+def test_lab_words_splits_core_and_going_further(tmp_path):
+    notebook = write_notebook(tmp_path / "01_x.ipynb", [
+        ("markdown", "# Title\n\nfour words here"),                 # core: 5 words
+        ("code", "print('not counted at all')"),
+        ("markdown", "## Going further 1: more\n\ntext"),          # optional: 6
+        ("markdown", "### a sub-section\ncounted as optional"),   # optional: 6
+        ("markdown", "## Key figures"),                            # core again: 3
+    ])
+    assert guide.lab_words(notebook) == {"core_words": 8, "going_further_words": 12}
+    assert guide.structure(notebook) == {"core_words": 8, "going_further_words": 12}  # no lesson cells in it
+
+
+def test_first_cell_finds_a_lesson_by_pattern(tmp_path):
+    notebook = write_notebook(tmp_path / "n.ipynb", [("markdown", "# T `compare.verdict`"), ("code", "x = 1\nd.verdict[0]"),
+                                                      ("markdown", "## Step 9: how sure")])
+    assert guide.first_cell(notebook, r"\.verdict\b") == 0
+    assert guide.first_cell(notebook, r"\.verdict\b", cell_type="code") == 1
+    assert guide.first_cell(notebook, r"^## Step 9") == 2
+    assert guide.first_cell(notebook, "nowhere") is None
+
+
+def test_structure_finds_where_01_teaches_the_interval_before_its_first_verdict():
+    structure = guide.structure(GUIDE.parents[1] / "notebooks" / "01_lenet_mnist_pruning.ipynb")
+    assert structure["stats_section_cell"] < structure["first_verdict_cell"]
+    assert structure["core_words"] > 0 and structure["going_further_words"] > 0
+

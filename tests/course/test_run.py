@@ -40,7 +40,8 @@ def test_runs_in_order_records_figures_and_stops_at_failure(workbook, capfd):
     out = workbook / "results" / "quick"
     summary = json.loads((out / "summary.json").read_text())["notebooks"]
     assert summary["01_ok"]["status"] == "ok"
-    assert summary["01_ok"]["figures"] == {"double": 10, "profile": "test"}
+    # the notebook's own record, and the lab's size the runner adds from its source (no markdown: 0 words)
+    assert summary["01_ok"]["figures"] == {"double": 10, "profile": "test", "core_words": 0, "going_further_words": 0}
     assert summary["01_ok"]["parameters"] == {"x": 5, "profile": "test"}
     assert summary["02_fail"]["status"].startswith("failed at cell 2")
     assert "ZeroDivisionError" in summary["02_fail"]["status"]
@@ -168,7 +169,7 @@ def test_kernels_get_the_timing_set_up_and_no_sliders_and_the_record_variable_is
                   "report.record(policy=os.environ['OMP_WAIT_POLICY'], sliders=os.environ['PEEL_SLIDERS'])")
     assert run.run_profile("quick", ["01"], workbook / "notebooks", workbook / "params", workbook / "results") == 0
     figures = json.loads((workbook / "results" / "quick" / "summary.json").read_text())["notebooks"]["01_ok"]["figures"]
-    assert figures == {"policy": "PASSIVE", "sliders": "off"}
+    assert figures == {"policy": "PASSIVE", "sliders": "off", "core_words": 0, "going_further_words": 0}
     assert os.environ[RECORD_ENV] == "mine" and "OMP_WAIT_POLICY" not in os.environ
 
 
@@ -192,7 +193,8 @@ def test_over_seeds_runs_the_chain_once_per_seed_and_writes_the_spread(workbook)
     assert run.run_profile("seeds", ["01"], workbook / "notebooks", workbook / "params", workbook / "results") == 0
     spread = json.loads((workbook / "results" / "seeds" / "spread.json").read_text())
     assert spread["seeds"] == [3, 4]
-    assert spread["notebooks"]["01_ok"] == {"test_accuracy": [0.3, 0.4], "profile": ["seeds-seed3", "seeds-seed4"]}
+    assert spread["notebooks"]["01_ok"] == {"test_accuracy": [0.3, 0.4], "profile": ["seeds-seed3", "seeds-seed4"],
+                                            "core_words": [0, 0], "going_further_words": [0, 0]}
 
 
 def test_a_base_profile_gives_its_settings_and_the_profile_adds_to_them(workbook):

@@ -1,4 +1,4 @@
-"""report.plot_routes: every route of the table gets its own series, no point is hidden under another, and
+"""plots.plot_routes: every route of the table gets its own series, no point is hidden under another, and
 the legend lies outside the axes."""
 
 import matplotlib
@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from peel_utils import report  # noqa: E402
+from peel_utils import plots  # noqa: E402
 
 
 def routes_table() -> pd.DataFrame:
@@ -29,7 +29,7 @@ def series_labels(ax) -> list[str]:
 
 @pytest.fixture
 def figure():
-    fig = report.plot_routes(routes_table(), "speedup", "accuracy", route="model", note="note",
+    fig = plots.plot_routes(routes_table(), "speedup", "accuracy", route="model", note="note",
                              references={"dense + KD, 2x budget": 98.9, "dense + KD, 3x budget": 97.8},
                              xlabel="speed-up at batch 64 (×)", ylabel="test accuracy (%)")
     yield fig
