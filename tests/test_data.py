@@ -114,6 +114,13 @@ def test_imagefolder_refuses_an_empty_class_folder(tmp_path):
         data.load_dataset(name)
 
 
+def test_an_image_folder_of_grey_and_colour_images_of_any_size_reads_as_lenets_input(tmp_path, write_image_folder):
+    """Notebook 01's call on a user's own folder (README "Your own data"): every image 1 x 28 x 28."""
+    splits = data.load_dataset(f"imagefolder:{write_image_folder(tmp_path)}", channels=1, image_size=28)
+    shapes = {tuple(split[i][0].shape) for split in (splits.train, splits.val, splits.test) for i in range(len(split))}
+    assert shapes == {(1, 28, 28)} and splits.num_classes == 3 and splits.in_channels == 1
+
+
 def test_imagefolder_with_val_keeps_the_labels(tmp_path):
     name = _image_folder(tmp_path, {"train": ["cat", "dog"], "val": ["cat", "dog"], "test": ["cat", "dog"]})
     splits = data.load_dataset(name, channels=1, image_size=28)
@@ -187,6 +194,14 @@ def test_a_medmnist_file_on_disk_is_used_without_a_download(tmp_path, write_medm
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # any download attempt fails at once
     splits = data.load_dataset("medmnist:pneumoniamnist", tmp_path, image_size=28, download=True)
     assert splits.sizes()["test"] == 624
+
+
+def test_a_medmnist_file_of_a_larger_size_is_read_at_that_size(tmp_path, write_medmnist):
+    """The full profile reads MedMNIST+ at 224 pixels (pneumoniamnist_224.npz); the same path at 64, a smaller file."""
+    write_medmnist(tmp_path, size=64)
+    splits = data.load_dataset("medmnist:pneumoniamnist", tmp_path, channels=3, image_size=64, download=False)
+    assert splits.sizes()["val"] == 524 and splits.num_classes == 2
+    assert tuple(splits.train[0][0].shape) == (3, 64, 64)
 
 
 def test_an_unreadable_medmnist_file_names_it_and_the_fix(tmp_path):

@@ -1,37 +1,27 @@
-"""Same seed, same numbers, whatever is cached: notebook 01 run cold, then again with its dense
-checkpoint cached, records the same figures (each phase is seeded on its own, runtime.seed_phase)."""
+"""Same seed, same numbers, whatever is cached: notebook 01 run again with its dense checkpoint cached records the
+figures of its cold run in the session's tiny chain (tests/conftest.py's `tiny_chain`), each phase being seeded on its
+own (runtime.seed_phase). The cold run is the chain's, so the test executes 01 once, not twice."""
 
-import json
-import os
-from pathlib import Path
+import shutil
 
-import papermill
 import pytest
 
-from peel_course import run
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_lenet_mnist_pruning.ipynb"
-SMALL = run.load_profile(NOTEBOOK.parents[1] / "params", "tiny")["01"]  # a few epochs: every phase, in seconds
+DENSE = "01_lenet_dense"  # the checkpoint notebook 01 loads instead of training when it is there (.pt, .json, .csv)
 
 
-def run_01(tmp_path: Path, name: str) -> dict:
-    record = tmp_path / f"{name}.json"
-    os.environ["PEEL_RECORD_FILE"] = str(record)
-    try:
-        papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / f"{name}.ipynb"), cwd=str(NOTEBOOK.parent),
-                                   parameters={**SMALL, "data_root": str(tmp_path / "data")},
-                                   kernel_name="python3", progress_bar=False, execution_timeout=600)
-    finally:
-        del os.environ["PEEL_RECORD_FILE"]
-    return json.loads(record.read_text())
-
-
-@pytest.mark.slow  # executes notebook 01 twice
-def test_cold_and_cached_runs_record_identical_figures(tmp_path):
-    cold = run_01(tmp_path, "cold")
-    checkpoint = tmp_path / "data" / "checkpoints" / "quick" / "01_lenet_dense.pt"
-    assert checkpoint.exists()
+@pytest.mark.slow  # executes notebook 01 once (the cold run is the chain's)
+def test_a_cached_run_records_the_figures_of_the_cold_run(tiny_chain, run_chain, tmp_path):
+    data_root = tmp_path / "data"
+    shutil.copytree(tiny_chain.data_root / "MNIST", data_root / "MNIST")  # the same digits
+    cache = data_root / "checkpoints" / "full"
+    cache.mkdir(parents=True)
+    for file in tiny_chain.checkpoints.glob(f"{DENSE}.*"):  # the weights, their record and the training history
+        shutil.copy2(file, cache / file.name)
+    checkpoint = cache / f"{DENSE}.pt"
     written = checkpoint.stat().st_mtime_ns
-    cached = run_01(tmp_path, "cached")
-    assert checkpoint.stat().st_mtime_ns == written  # the second run loaded it, it did not retrain
+    sections = {**tiny_chain.sections, "all": {**tiny_chain.sections["all"], "data_root": str(data_root)}}
+    code, summary, _ = run_chain(tmp_path, "full", sections, ["01"])
+    assert code == 0
+    assert checkpoint.stat().st_mtime_ns == written  # the run loaded it, it did not retrain
+    cold, cached = (s["notebooks"]["01_lenet_mnist_pruning"]["figures"] for s in (tiny_chain.summary, summary))
     assert len(cold) >= 10 and cached == cold

@@ -1,7 +1,8 @@
-"""The full profile's path, offline, on the CPU: notebooks 01-07 run under params/full.yaml's settings (torchvision's
-MNIST for notebook 01; a MedMNIST set at 224x224, DataLoader workers, `pretrained=true`, `device: auto` for 02-07) on
-stand-ins for the downloaded files in their official formats, with tiny epochs and a few images so the whole chain
-takes minutes."""
+"""The full profile's path, offline, on the CPU: notebooks 01-07 under params/full.yaml's settings (torchvision's MNIST
+for notebook 01; 224 x 224 inputs, a spawned DataLoader worker, `pretrained: true`, `device: auto` for 02-07) with tiny
+epochs and a few images, once per session (tests/conftest.py's `tiny_chain`; 02-07 read an image folder there, whose
+own-data path tests/test_own_data.py checks). The MedMNIST reader the full profile names is tested on its own file
+format in tests/test_data.py."""
 
 import json
 import math
@@ -10,38 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from peel_course import run
 from peel_utils import handover
-
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["01", "02", "03", "04", "05", "06", "07"]
-
-# What shrinks the run; everything else (dataset, image size, pretrained, device, the losses, the recipes)
-# stays as params/full.yaml sets it. Notebook 05 reaches one MAC target (the second takes the same path).
-# tests/test_own_data.py runs the same settings on an image folder.
-TINY = {
-    "all": {"max_images": 8, "num_workers": 0, "pin_memory": False},  # one batch of 8 per split (02-07)
-    "01": {"epochs": 1, "finetune_epochs": 1, "iterative_steps": 2, "iterative_epochs": 1, "seeds": 1,
-           "gmp_epochs": 1, "gmp_ramp_epochs": 1},
-    "02": {"epochs": 1, "batch_size": 8, "ratios": [0.0, 0.5], "num_workers": 1},  # a spawned worker per loader
-    "03": {"finetune_epochs": 1, "seeds": 1, "gmp_epochs": 1, "gmp_every": 1, "recal_batches": 1, "batch_size": 8},
-    "04": {"epochs": 1, "seeds": 1, "batch_size": 8, "latency_rounds": 1, "latency_repeats": 1, "latency_batch": 8},
-    "05": {"seeds": 1, "speedups": [2], "steps_per_target": 1, "finetune_images": 8, "batch_size": 8,
-           "score_batches": 1, "recal_batches": 1, "latency_rounds": 1, "latency_repeats": 1,
-           "latency_batch": 8},
-    "06": {"batch_size": 8, "calibration_batches": 1, "latency_rounds": 1, "latency_repeats": 1},
-    "07": {"batch_size": 8, "lenet_epochs": 1, "lenet_ramp_epochs": 1, "lenet_centroid_epochs": 1,
-           "lenet_sweep_bits": [2, 3], "resnet50_sweep_bits": [2, 3], "resnet50_centroid_steps": 1,
-           "latency_rounds": 1, "latency_repeats": 1, "latency_batch": 8},
-}
-
-
-def tiny_sections(base: dict[str, dict], **everywhere) -> dict[str, dict]:
-    """`base` (a profile's sections, as `run.load_profile` reads them) with TINY's settings over it and `everywhere`
-    (e.g. data_root, dataset) set in its `all` section."""
-    sections = {name: {**base.get(name, {}), **TINY.get(name, {})} for name in {*base, *TINY}}
-    sections["all"].update(everywhere)
-    return sections
 
 
 def printed(executed: Path) -> str:
@@ -56,40 +26,25 @@ def printed(executed: Path) -> str:
     return "\n".join(text for text in texts if text)
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory, write_medmnist, write_mnist_raw, run_chain):
-    """Notebooks 01-07 executed by `peel_course.run` (as `make run PROFILE=full` does) on the tiny profile."""
-    tmp = tmp_path_factory.mktemp("full")
-    data_root = tmp / "data"
-    data_root.mkdir()
-    write_medmnist(data_root, size=224)
-    write_mnist_raw(data_root)
-    sections = tiny_sections(run.load_profile(ROOT / "params", "full"), data_root=str(data_root))
-    code, summary, results = run_chain(tmp, "full", sections, NOTEBOOKS)
-    return code, summary, results, data_root / "checkpoints" / "full"
+@pytest.mark.slow
+def test_every_notebook_runs_under_the_full_profile(tiny_chain):
+    statuses = {name[:2]: result["status"] for name, result in tiny_chain.summary["notebooks"].items()}
+    assert statuses == dict.fromkeys(tiny_chain.notebooks, "ok") and tiny_chain.code == 0
+    assert all(result["figures"] for result in tiny_chain.summary["notebooks"].values())  # each recorded its figures
 
 
 @pytest.mark.slow
-def test_every_notebook_runs_under_the_full_profile(full_run):
-    code, summary, _, _ = full_run
-    statuses = {name[:2]: result["status"] for name, result in summary["notebooks"].items()}
-    assert statuses == dict.fromkeys(NOTEBOOKS, "ok") and code == 0
-    assert all(result["figures"] for result in summary["notebooks"].values())  # each recorded its figures
+def test_the_models_are_trained_at_224_pixels_with_a_spawned_worker(tiny_chain):
+    meta = handover.read_meta(tiny_chain.checkpoints, "teacher")
+    assert (meta.image_size, meta.in_channels, meta.num_classes, meta.dataset) == (224, 3, 3, tiny_chain.dataset)
+    assert handover.read_meta(tiny_chain.checkpoints, "structured").image_size == 224
+    parameters = tiny_chain.summary["notebooks"]["02_resnet50_pruning_sweep"]["parameters"]
+    assert (parameters["image_size"], parameters["num_workers"], parameters["device"]) == (224, 1, "auto")
 
 
 @pytest.mark.slow
-def test_the_models_are_trained_at_224_pixels_on_the_medmnist_set(full_run):
-    _, summary, _, checkpoints = full_run
-    meta = handover.read_meta(checkpoints, "teacher")
-    assert (meta.image_size, meta.in_channels, meta.num_classes) == (224, 3, 2)
-    assert meta.dataset == "medmnist:pneumoniamnist"
-    assert handover.read_meta(checkpoints, "structured").image_size == 224
-    assert summary["notebooks"]["02_resnet50_pruning_sweep"]["parameters"]["num_workers"] == 1
-
-
-@pytest.mark.slow
-def test_pretrained_weights_offline_give_the_message_and_the_fallback(full_run):
-    _, summary, results, _ = full_run
+def test_pretrained_weights_offline_give_the_message_and_the_fallback(tiny_chain):
+    summary, results = tiny_chain.summary, tiny_chain.results
     assert summary["notebooks"]["02_resnet50_pruning_sweep"]["parameters"]["pretrained"] is True
     executed = printed(results / "02_resnet50_pruning_sweep.ipynb")
     assert "Pretrained weights are not available, so the teacher trains from scratch." in executed
@@ -131,35 +86,19 @@ def test_figure_problems_finds_percentages_and_batch_sizes_the_notebook_was_not_
 
 
 @pytest.mark.slow
-def test_recorded_accuracies_are_fractions_and_batch_keys_match_the_parameters(full_run):
-    _, summary, _, _ = full_run
-    assert figure_problems(summary) == []
+def test_recorded_accuracies_are_fractions_and_batch_keys_match_the_parameters(tiny_chain):
+    assert figure_problems(tiny_chain.summary) == []
 
 
 @pytest.mark.slow
-def test_notebook_01_trains_lenet_on_torchvisions_mnist_files(full_run):
-    _, summary, _, checkpoints = full_run
-    meta = handover.read_meta(checkpoints, "lenet")
+def test_notebook_01_trains_lenet_on_torchvisions_mnist_files(tiny_chain):
+    meta = handover.read_meta(tiny_chain.checkpoints, "lenet")
     assert (meta.dataset, meta.input_shape, meta.num_classes) == ("mnist", (1, 28, 28), 10)
-    assert summary["notebooks"]["01_lenet_mnist_pruning"]["parameters"]["dataset"] == "mnist"
+    assert tiny_chain.summary["notebooks"]["01_lenet_mnist_pruning"]["parameters"]["dataset"] == "mnist"
 
 
 @pytest.mark.slow
-def test_notebook_02_says_eight_validation_images_cannot_resolve_its_bound_and_03_follows_its_ratio(full_run):
-    _, summary, results, checkpoints = full_run
-    assert summary["notebooks"]["02_resnet50_pruning_sweep"]["figures"]["val_images_per_point"] == 0.08
-    executed = printed(results / "02_resnet50_pruning_sweep.ipynb")
-    assert "On 8 validation images, 1 point is 0.08 images (one image is 12 points), so the bound of 2 points " \
-           "allows 0 images more wrong than the unpruned model." in executed
-    assert "this validation set is too small to resolve a 2-point bound" in executed
-    ratio = handover.read_meta(checkpoints, "pruned").extra["ratio"]
-    said = "handed over has ratio 0" in printed(results / "03_resnet50_finetune.ipynb")
-    assert said == (ratio == 0)  # notebook 03 says its "pruned" model has no pruned weight exactly at ratio 0
-
-
-@pytest.mark.slow
-def test_notebook_07_reads_each_models_data_from_its_record(full_run):
-    _, _, results, _ = full_run
-    executed = printed(results / "07_deep_compression.ipynb")
+def test_notebook_07_reads_each_models_data_from_its_record(tiny_chain):
+    executed = printed(tiny_chain.results / "07_deep_compression.ipynb")
     assert "LeNet's data: mnist, 1 x 28 x 28 (notebook 01's record)" in executed
-    assert "ResNet50's data: medmnist:pneumoniamnist, 3 x 224 x 224 (notebook 03's record)" in executed
+    assert f"ResNet50's data: {tiny_chain.dataset}, 3 x 224 x 224 (notebook 03's record)" in executed

