@@ -71,6 +71,20 @@ def first_cell(notebook: Path, pattern: str, cell_type: str | None = None) -> in
     return None
 
 
+def long_core_cells(notebook: Path, limit: int = 30) -> list[tuple[int, int]]:
+    """(cell index, non-blank lines) of each code cell on the notebook's core path longer than `limit` lines that
+    is not an exercise (a cell holding a `### BEGIN SOLUTION` fence): plumbing that belongs in `peel_utils`."""
+    found, optional = [], False
+    for index, cell in enumerate(_cells(notebook)):
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and text.lstrip().startswith("## "):
+            optional = bool(GOING_FURTHER.match(text.lstrip()))
+        lines = sum(1 for line in text.splitlines() if line.strip())
+        if cell["cell_type"] == "code" and not optional and lines > limit and "### BEGIN SOLUTION" not in text:
+            found.append((index, lines))
+    return found
+
+
 def structure(notebook: Path) -> dict[str, int]:
     """The figures the runner records for every notebook from its source, not its run: the lab's size
     (`lab_words`) and, where the notebook has them, the cell that teaches the interval (`stats_section_cell`) and

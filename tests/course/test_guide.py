@@ -106,3 +106,12 @@ def test_structure_finds_where_01_teaches_the_interval_before_its_first_verdict(
     assert structure["stats_section_cell"] < structure["first_verdict_cell"]
     assert structure["core_words"] > 0 and structure["going_further_words"] > 0
 
+
+
+def test_no_core_code_cell_outside_an_exercise_is_longer_than_30_lines(tmp_path):
+    long_cell = "\n".join(f"x{i} = {i}" for i in range(31))
+    notebook = write_notebook(tmp_path / "n.ipynb", [("code", long_cell), ("code", f"### BEGIN SOLUTION\n{long_cell}"),
+                                                      ("markdown", "## Going further 1: x"), ("code", long_cell)])
+    assert guide.long_core_cells(notebook) == [(0, 31)]
+    for notebook in sorted((GUIDE.parents[1] / "notebooks").glob("0*.ipynb")):
+        assert guide.long_core_cells(notebook) == [], notebook.name
