@@ -130,7 +130,7 @@ def exercise_list() -> str:
 
 def labs_table(notebooks: Path = NOTEBOOKS) -> str:
     """The markdown table: one row per notebook, its core sections and Going further sections with their
-    markdown words (report.lab_words, the figures the run summary records)."""
+    markdown words (`lab_words`, the figures the runner records)."""
     lines = ["| notebook | core sections | core words | going further | going further words |",
              "| --- | --- | --- | --- | --- |"]
     for notebook in sorted(notebooks.glob("[0-9][0-9]*_*.ipynb")):
