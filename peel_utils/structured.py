@@ -239,14 +239,14 @@ class ChannelPruner:
         return self.model
 
 
-def recalibrate_bn(model: nn.Module, loader: Iterable, num_batches: int = 10) -> nn.Module:
+def recalibrate_bn(model: nn.Module, loader: Iterable, num_batches: int | None = 10) -> nn.Module:
     """Re-estimate every BatchNorm's running mean and variance from `num_batches` training batches.
 
     Removing channels shifts what each BatchNorm sees, so its stored statistics go stale. torch's
     `swa_utils.update_bn` refreshes them: statistics reset, a plain average over the batches
     (momentum None), forward passes in train mode without gradients (no weight changes). Every
     BatchNorm's momentum and the model's train/eval mode are restored afterwards, also when the
-    loader fails midway. `loader` gives (inputs, targets) batches. Returns `model`.
+    loader fails midway. `loader` gives (inputs, targets) batches (None: every batch). Returns `model`.
     """
     bns = [m for m in model.modules() if isinstance(m, _BN)]
     momenta = [m.momentum for m in bns]

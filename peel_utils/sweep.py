@@ -19,7 +19,6 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.utils.prune as tprune
-from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -96,11 +95,12 @@ def pruned_copy(model: nn.Module, ratio: float, method: str) -> nn.Module:
 
 def reestimate_bn(model: nn.Module, batches: Iterable) -> nn.Module:
     """Re-estimate every BatchNorm layer's running statistics on `batches` (input tensors, or (inputs, targets)
-    pairs) with torch's `update_bn`: the plain mean over those batches replaces the statistics of training, no weight
-    changes. Pruning shifts the activations a BatchNorm layer sees, so the statistics it stored no longer fit them.
-    Returns `model` in eval mode. Introduced in notebook 02."""
-    update_bn(batches, model, device=next(model.parameters()).device)
-    return model.eval()
+    pairs): `structured.recalibrate_bn` over all of them, the plain mean over those batches in place of the statistics
+    of training, no weight changed. Pruning shifts the activations a BatchNorm layer sees, so the statistics it
+    stored no longer fit them. Returns `model` in eval mode. Introduced in notebook 02."""
+    from .structured import recalibrate_bn  # imported here: structured loads torch_pruning, which 01-02 never need
+
+    return recalibrate_bn(model, batches, num_batches=None).eval()
 
 
 def sweep(model: nn.Module, loader: DataLoader, ratios: Sequence[float],
