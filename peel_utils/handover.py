@@ -40,7 +40,7 @@ REGISTRY: dict[str, HandOver] = {
                              "the LeNet pruned by the source's sparsity dict and fine-tuned"),
     "teacher": HandOver("02_resnet50_teacher.pt", "02_resnet50_pruning_sweep", "the dense ResNet50 teacher"),
     "pruned": HandOver("02_resnet50_pruned.pt", "02_resnet50_pruning_sweep", "the teacher pruned once, at the chosen ratio",
-                       provides=("prune_method", "ratio")),  # notebook 03 prints and plots them
+                       provides=("prune_method", "ratio", "max_drop", "chosen_by")),  # notebook 03 says how it was made
     "finetuned": HandOver("03_resnet50_finetuned.pt", "03_resnet50_finetune", "the pruned ResNet50, fine-tuned with its masks kept"),
     "gmp": HandOver("03_resnet50_gmp.pt", "03_resnet50_finetune", "the ResNet50 pruned gradually to 90%+ weight sparsity",
                     provides=("dense_same_budget_test_accuracy",  # notebook 06's accuracy bar, a fraction
@@ -165,13 +165,18 @@ def train_or_load(model: nn.Module, checkpoint_dir: str | Path, key: str, meta: 
                   train: Callable[[], pd.DataFrame], run: int = 0) -> pd.DataFrame:
     """Fill `model` with the weights of hand-over file `key` when it was made with this very `meta`; otherwise
     call `train()` (which trains `model` in place and returns its history), then save the model and the history
-    (`<name>.csv`). Returns the history either way, so a cached run reads exactly like a fresh one."""
+    (`<name>.csv`). Returns the history either way, so a cached run reads exactly like a fresh one. A history
+    whose `val_accuracy` holds percentages (above 1, written before accuracies became fractions) is not reused:
+    the model is trained again, so a cached run never prints other units than a fresh one."""
     file = path(checkpoint_dir, key, run)
     history_path = file.with_suffix(".csv")
     if is_current(checkpoint_dir, key, meta, run) and history_path.exists():
-        load_checkpoint(model, file)
-        print(f"reusing {file} (same recipe)")
-        return pd.read_csv(history_path)
+        history = pd.read_csv(history_path)
+        if "val_accuracy" not in history or history["val_accuracy"].max() <= 1.0:
+            load_checkpoint(model, file)
+            print(f"reusing {file} (same recipe)")
+            return history
+        print(f"training again: {history_path} holds accuracies in percent, from an earlier version of the workbook")
     history = pd.DataFrame(train())
     save(model, checkpoint_dir, key, meta, run)
     history.to_csv(history_path, index=False)

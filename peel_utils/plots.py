@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import PercentFormatter
 from torch.utils.data import Dataset
 
 
@@ -30,7 +31,8 @@ def show_images(dataset: Dataset, num: int = 10, seed: int = 0, class_names: Seq
 
 def plot_curves(frame: pd.DataFrame, x: str, ys: Sequence[str], by: str | None = None, *,
                 title: str = "", xlabel: str | None = None, ylabel: str = "", ax=None):
-    """Line plot of columns `ys` against `x`, one line per column (and per group of `by`)."""
+    """Line plot of columns `ys` against `x`, one line per column (and per group of `by`). Columns named for an
+    accuracy hold fractions; when every column of `ys` is one, the y axis reads them in percent."""
     if ax is None:
         _, ax = plt.subplots()
     groups = frame.groupby(by, sort=False) if by else [(None, frame)]
@@ -38,13 +40,16 @@ def plot_curves(frame: pd.DataFrame, x: str, ys: Sequence[str], by: str | None =
         for y in ys:
             label = " ".join(str(p) for p in (key, y if len(ys) > 1 else None) if p is not None)
             ax.plot(rows[x], rows[y], marker="o", markersize=3, label=label or y)
+    if all("accuracy" in y for y in ys):
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
     ax.set(title=title, xlabel=xlabel or x, ylabel=ylabel)
     ax.legend(fontsize=8)
     return ax
 
 
 def plot_history(histories: Mapping[str, Sequence[dict]], metric: str = "val_accuracy", ax=None):
-    """Per-epoch curves of `metric` for several runs (a fit() history each)."""
+    """Per-epoch curves of `metric` for several runs (a fit() history each; accuracies as fractions, read in
+    percent on the axis)."""
     frame = pd.concat([pd.DataFrame(h).assign(run=name) for name, h in histories.items()])
     return plot_curves(frame, "epoch", [metric], by="run", ylabel=metric, ax=ax)
 

@@ -293,17 +293,19 @@ def validate_max_drop(max_drop: float) -> float:
 def choose_sparsity_dict(scan: pd.DataFrame, dense_accuracy: float, max_drop: float) -> dict[str, float]:
     """Per layer, the largest scanned sparsity whose accuracy stays within `max_drop` points.
 
-    `scan` is `sweep.sensitivity_scan`'s table (layer, sparsity, accuracy in %), `dense_accuracy`
-    the unpruned model's accuracy in % and `max_drop` in percentage points, in [0, 100); anything
-    else raises TypeError or ValueError naming the parameter. Introduced in notebook 01.
+    `scan` is `sweep.sensitivity_scan`'s table (layer, sparsity, accuracy as a fraction), `dense_accuracy`
+    the unpruned model's accuracy (a fraction in [0, 1]) and `max_drop` in percentage points, in [0, 100), so
+    the bound is `dense_accuracy - max_drop / 100`; anything else raises TypeError or ValueError naming the
+    parameter. Introduced in notebook 01.
     """
     max_drop = validate_max_drop(max_drop)
-    dense_accuracy = as_number("dense_accuracy", dense_accuracy, "(the unpruned accuracy, in %)")
-    if not 0.0 <= dense_accuracy <= 100.0:  # NaN fails too
-        raise ValueError(f"dense_accuracy is the unpruned accuracy in percent, in [0, 100], not {dense_accuracy}")
+    dense_accuracy = as_number("dense_accuracy", dense_accuracy, "(the unpruned accuracy, a fraction in [0, 1])")
+    if not 0.0 <= dense_accuracy <= 1.0:  # NaN fails too
+        raise ValueError(f"dense_accuracy is the unpruned accuracy as a fraction, in [0, 1] (0.98 for 98%), "
+                         f"not {dense_accuracy}")
     chosen = {}
     for name, rows in scan.groupby("layer", sort=False):
-        ok = rows[rows["accuracy"] >= dense_accuracy - max_drop]
+        ok = rows[rows["accuracy"] >= dense_accuracy - max_drop / 100 - 1e-6]  # points to a fraction; 1e-6: float32
         chosen[name] = float(ok["sparsity"].max()) if len(ok) else 0.0
     return chosen
 

@@ -73,7 +73,7 @@ def prune_and_finetune(teacher: nn.Module, input_shape: Sequence[int], train_set
     """CPD's loop on a copy of `teacher` (criterion None: the same-budget control, nothing pruned).
 
     Each step: score on the step's first batches and prune to the step's MACs, recalibrate BatchNorm,
-    fine-tune (distilling `teacher` when `kd`), recalibrate again; validation accuracy after each part.
+    fine-tune (distilling `teacher` when `kd`), recalibrate again; validation accuracy (a fraction) after each part.
     Returns the step rows (run, step, speedup_target, mac_cut, pruned, bn_recalibrated, fine_tuned) and, per
     target, a copy of the model reached (eval mode) and its validation accuracy.
     """

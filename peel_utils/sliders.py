@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 SLIDER_COLOR = "tab:red"  # the slider's value, in every panel
 
@@ -23,21 +24,23 @@ SLIDER_COLOR = "tab:red"  # the slider's value, in every panel
 def global_sparsity_figure(curve: pd.DataFrame, result: Mapping) -> Figure:
     """Where the slider's global sparsity sits: notebook 01's slider.
 
-    Left: validation accuracy (%) against weight sparsity along `curve` (columns weight_sparsity and accuracy,
-    e.g. `sweep.accuracy_at_global_sparsity` at a handful of sparsities, computed once), with the slider's point
-    `result` (one such result) marked and labelled. Right: each prunable layer's sparsity at that point
-    (`result["layer_sparsity"]`): one global threshold cuts the layers unevenly. Introduced in notebook 01.
+    Left: validation accuracy (a fraction, read in percent on the axis) against weight sparsity along `curve`
+    (columns weight_sparsity and accuracy, e.g. `sweep.accuracy_at_global_sparsity` at a handful of sparsities,
+    computed once), with the slider's point `result` (one such result) marked and labelled. Right: each prunable
+    layer's sparsity at that point (`result["layer_sparsity"]`): one global threshold cuts the layers unevenly.
+    Introduced in notebook 01.
     """
     fig, (curve_ax, layer_ax) = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"width_ratios": [3, 2]})
     curve_ax.plot(curve["weight_sparsity"], curve["accuracy"], marker="o", markersize=3, color="tab:blue",
                   label="global pruning, no fine-tuning")
     x, y = result["weight_sparsity"], result["accuracy"]
     curve_ax.plot([x], [y], marker="o", markersize=9, linestyle="none", color=SLIDER_COLOR, label="slider")
-    curve_ax.annotate(f"{x:.0%} of weights pruned: {y:.1f}%", (x, y), textcoords="offset points",
-                      xytext=(-10 if x > 0.5 else 10, -16 if y > 50 else 12), ha="right" if x > 0.5 else "left",
+    curve_ax.annotate(f"{x:.0%} of weights pruned: {y:.1%}", (x, y), textcoords="offset points",
+                      xytext=(-10 if x > 0.5 else 10, -16 if y > 0.5 else 12), ha="right" if x > 0.5 else "left",
                       color=SLIDER_COLOR)
-    curve_ax.set(xlim=(-0.02, 1.02), ylim=(0, 105), xlabel="weight sparsity (fraction of weights pruned)",
+    curve_ax.set(xlim=(-0.02, 1.02), ylim=(0, 1.05), xlabel="weight sparsity (fraction of weights pruned)",
                  ylabel="validation accuracy (%)", title="accuracy of the pruned copy")
+    curve_ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
     curve_ax.legend(loc="lower left", fontsize=8)
 
     names, values = list(result["layer_sparsity"]), list(result["layer_sparsity"].values())

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoints import atomic_write
+from .handover import Meta
 from .prune import (
     GlobalPruner,
     MagnitudeRanking,
@@ -281,6 +282,98 @@ def unpruned_note(ratio: float, weight_sparsity: float) -> str:
             "parameter. Fix: re-run notebook 02 with more validation images, a larger max_drop or a ratio above 0.")
 
 
+METHOD_WORDS = {"global": "global magnitude pruning (one threshold over every Conv2d and Linear weight)",
+                "per-layer": "per-layer magnitude pruning (every Conv2d and Linear layer loses the same fraction)"}
+"""Each method of `METHODS` in words, for the sentences that name how a model was pruned."""
+
+
+def _from_teacher(accuracy: float, dense: float, named: bool = True) -> str:
+    """`accuracy` against the unpruned teacher's `dense` (both fractions), in points: "1.2 points below the
+    teacher's 97.6%" ("1.2 points below" when not `named`)."""
+    points = round((dense - accuracy) * 100, 1)
+    words = "level with" if points == 0 else f"{abs(points):g} point{'' if abs(points) == 1 else 's'} " + (
+        "below" if points > 0 else "above")
+    return f"{words} the teacher's {dense:.1%}" if named else words.removesuffix(" with")
+
+
+CHOSEN_BY = ("rule", "ratio parameter")
+"""Who set the ratio of notebook 02's pruned model (its hand-over record, `Meta.extra["chosen_by"]`): the rule of its
+Step 7, or its `ratio` parameter."""
+
+
+def choice_reading(table: pd.DataFrame | None, method: str, ratio: float, max_drop: float, chosen_by: str) -> str:
+    """Which model notebook 03 fine-tunes and why: notebook 02's ResNet50 pruned by `method` at `ratio`, chosen by
+    `chosen_by` (one of `CHOSEN_BY`) under `max_drop` points (its hand-over record: `Meta.extra["prune_method"]`,
+    `["ratio"]`, `["chosen_by"]`, `["max_drop"]`), with the validation accuracies of notebook 02's sweep `table`
+    (`read_sweep_table`) at that ratio, at ratio 0 (the unpruned teacher) and at the next swept ratio.
+
+    With no table (None, or one without the ratio-0 row) the sentence names the model and says where the numbers
+    are. Introduced in notebook 03.
+    """
+    ratio = validate_ratio(ratio)
+    if chosen_by not in CHOSEN_BY:
+        raise ValueError(f"chosen_by must be one of {CHOSEN_BY}, not {chosen_by!r}")
+    model = (f"This notebook fine-tunes notebook 02's ResNet50 pruned by {METHOD_WORDS.get(method, method)} at ratio "
+             f"{ratio:g}" if ratio > 0 else
+             "This notebook fine-tunes notebook 02's \"pruned\" ResNet50 at ratio 0, which prunes no weight")
+    bound = f"{max_drop:g} point{'' if max_drop == 1 else 's'}"
+    rule = (f"the largest swept ratio whose validation accuracy right after pruning stayed within {bound} of the "
+            "unpruned teacher (notebook 02's rule, Step 7)")
+    why = {"rule": f", {rule}", "ratio parameter": ", set by notebook 02's `ratio` parameter instead of its rule"}[chosen_by]
+    rows = None if table is None else table[table["method"] == method].groupby("ratio")["accuracy"].first()
+    if rows is None or 0.0 not in rows.index:
+        return (f"{model}{why}. Notebook 02's sweep table (02_sweep.csv) is not beside its record, so the validation "
+                "accuracies behind that ratio are not shown here; notebook 02's Step 7 prints them.")
+    dense, swept = float(rows[0.0]), {float(r): float(a) for r, a in rows.items()}
+    at = next((r for r in swept if math.isclose(r, ratio, abs_tol=1e-9)), None)
+    if at is None:
+        return f"{model}{why}; its sweep did not evaluate that ratio."
+    larger = sorted(r for r in swept if r > at)
+    if at == 0:
+        return (f"{model}{why}" + (
+            f": the smallest swept ratio, {larger[0]:g}, scored {swept[larger[0]]:.1%}, "
+            f"{_from_teacher(swept[larger[0]], dense)}." if larger else f"; its sweep holds no {method} ratio above 0."))
+    following = (f"the next swept ratio, {larger[0]:g}, scored {swept[larger[0]]:.1%}, "
+                 f"{_from_teacher(swept[larger[0]], dense, named=False)}"
+                 + (", past the bound." if chosen_by == "rule" else ".") if larger else
+                 "it is the largest ratio swept.")
+    return f"{model}{why}. At {at:g} it scored {swept[at]:.1%}, {_from_teacher(swept[at], dense)}; {following}"
+
+
+def teacher_note(teacher: str, meta: Meta, weight_sparsity: float, val_accuracy: float) -> str:
+    """The sentence that names the teacher notebook 04 distils from: `teacher` is its parameter ("pruned": notebook
+    03's fine-tuned pruned ResNet50; "dense": notebook 02's unpruned one), `meta` that model's hand-over record (the
+    method, ratio and fine-tuning epochs it holds), `weight_sparsity` its measured fraction of zero Conv2d/Linear
+    weights and `val_accuracy` its validation accuracy, a fraction as `train.evaluate` returns it. A "pruned" teacher
+    at ratio 0 is said to be the unpruned one fine-tuned. Introduced in notebook 04."""
+    if teacher not in ("pruned", "dense"):
+        raise ValueError(f"teacher must be 'pruned' or 'dense', not {teacher!r}")
+    if not 0 <= val_accuracy <= 1:
+        raise ValueError(f"val_accuracy must be a fraction in [0, 1], as train.evaluate returns it, not {val_accuracy!r}")
+    accuracy = f"validation accuracy {val_accuracy:.2%}"
+    if teacher == "dense":
+        return (f"The teacher used here is notebook 02's dense ResNet50 as notebook 02 trained it, {accuracy}: unpruned "
+                f"(weight sparsity {weight_sparsity:.4f}) and not fine-tuned.")
+    ratio, epochs = validate_ratio(meta.extra["ratio"]), meta.extra.get("finetune_epochs")
+    during = "" if epochs is None else f" for {epochs} epoch{'' if epochs == 1 else 's'}"
+    if ratio == 0:
+        return (f"The teacher used here is notebook 03's fine-tuned ResNet50, {accuracy}, but notebook 02 handed it "
+                f"over at ratio 0 (weight sparsity {weight_sparsity:.4f}): no weight is pruned, so it is the unpruned "
+                f"teacher fine-tuned{during}, not a pruned model.")
+    method = meta.extra["prune_method"]
+    return (f"The teacher used here is notebook 03's ResNet50, {accuracy}: notebook 02 pruned it by "
+            f"{METHOD_WORDS.get(method, method)} at ratio {ratio:g} (weight sparsity {weight_sparsity:.4f}), and "
+            f"notebook 03 fine-tuned it{during} with its zeros kept.")
+
+
+def read_sweep_table(path: str | Path) -> pd.DataFrame | None:
+    """The sweep table `save_sweep_table` wrote (notebook 02's `02_sweep.csv`, beside its hand-over files), or None
+    when there is none (a hand-over folder made without notebook 02's sweep): `choice_reading` then says so.
+    Introduced in notebook 03."""
+    path = Path(path)
+    return pd.read_csv(path) if path.exists() else None
+
+
 def save_sweep_table(table: pd.DataFrame, path: str | Path) -> Path:
     """Write the sweep table as CSV atomically (a failed run leaves an older table intact).
     Introduced in notebook 02."""
@@ -292,7 +385,7 @@ def save_sweep_table(table: pd.DataFrame, path: str | Path) -> Path:
 
 def sensitivity_scan(model: nn.Module, loader: DataLoader, sparsities: Sequence[float],
                      layer_names: Iterable[str] | None = None) -> pd.DataFrame:
-    """Accuracy (%) with one layer pruned at a time to each sparsity, others dense (source 001).
+    """Accuracy (a fraction) with one layer pruned at a time to each sparsity, others dense (source 001).
 
     Each layer's weights are ranked once (`prune.MagnitudeRanking`, so each mask is `calc_mask`'s)
     and each sparsity is applied to a copy; `model` is left untouched. Run it on the validation
@@ -314,7 +407,7 @@ def sensitivity_scan(model: nn.Module, loader: DataLoader, sparsities: Sequence[
 
 
 def accuracy_at_global_sparsity(model: nn.Module, loader: DataLoader, sparsity: float) -> dict:
-    """Prune a copy of `model` globally to `sparsity` (`prune.GlobalPruner`); return its accuracy (%),
+    """Prune a copy of `model` globally to `sparsity` (`prune.GlobalPruner`); return its accuracy (a fraction),
     model sparsity and each prunable layer's sparsity (`layer_sparsity`: {weight name: fraction}, as
     `prune.layer_sparsity_table` counts it). What notebook 01's slider draws; `model` itself is left
     untouched. Introduced in notebook 01."""

@@ -1,7 +1,8 @@
 """Training and evaluation loops, with the source documents' names.
 
 `train` is source 001's one-epoch loop (masks re-applied after every step when a pruner is
-given); `evaluate` is its accuracy; `evaluate_testset` returns source 000's metrics dict.
+given); `evaluate` is its accuracy, as a fraction (source 001 prints percent: format it with `:.2%`);
+`evaluate_testset` returns source 000's metrics dict.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def predict(model: nn.Module, loader: DataLoader, progress: bool = True,
 
 
 def evaluate(model: nn.Module, loader: DataLoader, progress: bool = True) -> float:
-    """Accuracy of `model` on `loader`, in percent (source 001). Introduced in notebook 01."""
+    """Accuracy of `model` on `loader`: the fraction of images classified right, in [0, 1] (source 001's accuracy,
+    which it prints in percent; every accuracy in the workbook is a fraction). Introduced in notebook 01."""
     logits, targets = predict(model, loader, progress)
-    return (logits.argmax(dim=1) == targets).float().mean().item() * 100
+    return (logits.argmax(dim=1) == targets).float().mean().item()
 
 
 def evaluate_testset(model: nn.Module, loader: DataLoader, progress: bool = True) -> dict[str, float]:
@@ -129,7 +131,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
 
     `scheduler` steps after every epoch, `batch_scheduler` after every batch (`one_cycle`). The best
     epoch is chosen among epochs `select_from` and later (e.g. once a gradual pruner has reached its
-    final sparsity). Returns the history (one dict per epoch: epoch, train_loss, val_accuracy) and the
+    final sparsity). Returns the history (one dict per epoch: epoch, train_loss, val_accuracy as a fraction) and the
     best state_dict (a copy; load it with model.load_state_dict). Introduced in notebook 01.
     """
     return fit_epochs(model, val_loader, num_epochs,

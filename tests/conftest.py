@@ -38,8 +38,9 @@ def handover_files(tmp_path_factory) -> Path:
     runtime.seed_everything(0)
     model = models.resnet50(STAND_IN.num_classes)
     handover.save(model, folder, "teacher", STAND_IN)
-    handover.save(model, folder, "pruned", STAND_IN.with_extra(prune_method="global", ratio=0.0))
-    handover.save(model, folder, "finetuned", STAND_IN.with_extra(prune_method="global", ratio=0.0))
+    made = STAND_IN.with_extra(prune_method="global", ratio=0.0, max_drop=2.0, chosen_by="ratio parameter")
+    handover.save(model, folder, "pruned", made)
+    handover.save(model, folder, "finetuned", made)
     return folder
 
 

@@ -78,7 +78,7 @@ def test_train_or_load_trains_once_per_recipe(tmp_path, seeded):
         calls.append(1)
         with torch.no_grad():
             model.fc.bias.fill_(0.5)
-        return [{"epoch": 1, "val_accuracy": 50.0}]
+        return [{"epoch": 1, "val_accuracy": 0.5}]
 
     model = models.resnet18(4)
     first = handover.train_or_load(model, tmp_path, "control", META, train_fn)
@@ -90,6 +90,22 @@ def test_train_or_load_trains_once_per_recipe(tmp_path, seeded):
     handover.train_or_load(model, tmp_path, "control", META.with_extra(epochs=3), train_fn)  # another recipe
     assert len(calls) == 2
     assert checkpoints.load_meta(handover.path(tmp_path, "control"))["epochs"] == 3
+
+
+def test_a_history_in_percent_is_trained_again(tmp_path, seeded, capsys):
+    calls = []
+
+    def train_fn():
+        calls.append(1)
+        return [{"epoch": 1, "val_accuracy": 0.5}]
+
+    handover.train_or_load(models.resnet18(4), tmp_path, "control", META, train_fn)
+    history_path = handover.path(tmp_path, "control").with_suffix(".csv")
+    history_path.write_text("epoch,val_accuracy\n1,50.0\n")  # an earlier workbook's history, in percent
+    again = handover.train_or_load(models.resnet18(4), tmp_path, "control", META, train_fn)
+    assert len(calls) == 2 and again["val_accuracy"].tolist() == [0.5]
+    assert "holds accuracies in percent" in capsys.readouterr().out
+    assert pd.read_csv(history_path)["val_accuracy"].tolist() == [0.5]  # rewritten in fractions
 
 
 def test_a_record_with_tuples_still_counts_as_the_same_recipe(tmp_path):
@@ -107,7 +123,7 @@ def test_importing_handover_leaves_torch_pruning_unloaded():
 
 
 def test_save_refuses_a_record_without_a_declared_key_and_writes_nothing(tmp_path):
-    assert handover.REGISTRY["pruned"].provides == ("prune_method", "ratio")
+    assert handover.REGISTRY["pruned"].provides == ("prune_method", "ratio", "max_drop", "chosen_by")
     with pytest.raises(ValueError, match=r"'pruned' \(02_resnet50_pruned.pt\) must record 'ratio'.*ratio=\.\.\."):
         handover.save(models.LeNet(), tmp_path, "pruned", META.with_extra(prune_method="global"))
     assert list(tmp_path.iterdir()) == []

@@ -53,11 +53,14 @@ def test_notebook_02_says_three_validation_images_cannot_resolve_its_bound(tiny_
 
 @pytest.mark.slow
 def test_notebook_03_says_its_pruned_model_has_no_pruned_weight_instead_of_comparing(tiny_chain):
-    assert handover.read_meta(tiny_chain.checkpoints, "pruned").extra["ratio"] == 0.0
+    made = handover.read_meta(tiny_chain.checkpoints, "pruned").extra
+    assert (made["ratio"], made["chosen_by"], made["max_drop"]) == (0.0, "ratio parameter", 2.0)
     assert tiny_chain.summary["notebooks"]["03_resnet50_finetune"]["figures"]["pruned_ratio"] == 0.0
     executed = printed(tiny_chain.results / "03_resnet50_finetune.ipynb")
     assert 'The "pruned" model notebook 02 handed over has ratio 0 (weight sparsity 0.0000): no weight was pruned' \
         in executed
     assert "pruned + fine-tuned has no pruned weight (notebook 02 kept ratio 0): it is the teacher fine-tuned " \
            "exactly as dense + same fine-tuning" in executed
+    assert "This notebook fine-tunes notebook 02's \"pruned\" ResNet50 at ratio 0, which prunes no weight, set by " \
+           "notebook 02's `ratio` parameter instead of its rule" in executed  # which model, and why
     assert "pruned + fine-tuned is " not in executed  # no verdict comparing the two

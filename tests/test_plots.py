@@ -1,6 +1,7 @@
 """peel_utils.plots: each figure has its lines, labels and the counts it promises."""
 
 import pandas as pd
+from matplotlib.ticker import PercentFormatter
 
 from peel_utils import plots
 
@@ -9,8 +10,11 @@ def test_plots_return_axes_with_lines(mnist5k):
     frame = pd.DataFrame({"s": [0, 0.5, 0, 0.5], "acc": [90, 80, 91, 70], "layer": ["a", "a", "b", "b"]})
     ax = plots.plot_curves(frame, "s", ["acc"], by="layer")
     assert [line.get_label() for line in ax.get_lines()] == ["a", "b"]
-    ax = plots.plot_history({"kd": [{"epoch": 1, "val_accuracy": 50}], "ce": [{"epoch": 1, "val_accuracy": 40}]})
+    assert not isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)  # not an accuracy: values as they are
+    ax = plots.plot_history({"kd": [{"epoch": 1, "val_accuracy": 0.5}], "ce": [{"epoch": 1, "val_accuracy": 0.4}]})
     assert len(ax.get_lines()) == 2
+    assert ax.yaxis.get_major_formatter()(0.5, 0).startswith("50")  # accuracies are fractions, read in percent
+    assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)
     fig = plots.show_images(mnist5k.train, num=4, seed=0)
     assert len(fig.axes) == 4
 

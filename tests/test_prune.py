@@ -107,18 +107,20 @@ def test_sensitivity_scan_and_choice(seeded, mnist5k):
     model = models.LeNet()
     scan = sweep.sensitivity_scan(model, loader, [0.0, 1.0], ["fc3.weight"])
     assert len(scan) == 2
-    assert scan.iloc[1]["accuracy"] == pytest.approx(10.0)  # all-zero last layer: every logit = bias
-    chosen = prune.choose_sparsity_dict(scan.assign(accuracy=[90.0, 50.0]), 90.0, 1.0)
+    assert scan.iloc[1]["accuracy"] == pytest.approx(0.1)  # all-zero last layer: every logit = bias (a fraction)
+    chosen = prune.choose_sparsity_dict(scan.assign(accuracy=[0.9, 0.5]), 0.9, 1.0)
     assert chosen == {"fc3.weight": 0.0}
 
 
-SCAN = pd.DataFrame({"layer": ["fc3.weight"] * 3, "sparsity": [0.0, 0.5, 0.9], "accuracy": [90.0, 89.5, 80.0]})
+SCAN = pd.DataFrame({"layer": ["fc3.weight"] * 3, "sparsity": [0.0, 0.5, 0.9],  # accuracies are fractions
+                     "accuracy": [0.9, 0.895, 0.8]})
 
 
 def test_choose_sparsity_dict_keeps_the_largest_sparsity_within_max_drop():
-    assert prune.choose_sparsity_dict(SCAN, 90.0, 0.5) == {"fc3.weight": 0.5}  # a drop of exactly 0.5 passes
-    assert prune.choose_sparsity_dict(SCAN, 90.0, 0.0) == {"fc3.weight": 0.0}
-    assert prune.choose_sparsity_dict(SCAN, 90.0, 10.0) == {"fc3.weight": 0.9}
+    assert prune.choose_sparsity_dict(SCAN, 0.9, 0.5) == {"fc3.weight": 0.5}  # a drop of exactly 0.5 points passes
+    assert prune.choose_sparsity_dict(SCAN, 0.9, 0.4) == {"fc3.weight": 0.0}
+    assert prune.choose_sparsity_dict(SCAN, 0.9, 0.0) == {"fc3.weight": 0.0}
+    assert prune.choose_sparsity_dict(SCAN, 0.9, 10.0) == {"fc3.weight": 0.9}
 
 
 @pytest.mark.parametrize("bad, error, expected", [
@@ -131,10 +133,10 @@ def test_choose_sparsity_dict_keeps_the_largest_sparsity_within_max_drop():
 ])
 def test_choose_sparsity_dict_refuses_a_bad_max_drop(bad, error, expected):
     with pytest.raises(error, match=expected):
-        prune.choose_sparsity_dict(SCAN, 90.0, bad)
+        prune.choose_sparsity_dict(SCAN, 0.9, bad)
 
 
-@pytest.mark.parametrize("bad, error", [(None, TypeError), (math.nan, ValueError), (900.0, ValueError)])
+@pytest.mark.parametrize("bad, error", [(None, TypeError), (math.nan, ValueError), (90.0, ValueError)])  # 90.0: percent
 def test_choose_sparsity_dict_refuses_a_bad_dense_accuracy(bad, error):
     with pytest.raises(error, match="dense_accuracy"):
         prune.choose_sparsity_dict(SCAN, bad, 1.0)
@@ -148,7 +150,8 @@ def test_accuracy_at_global_sparsity_leaves_model(seeded, mnist5k):
     assert result["weight_sparsity"] == 0.5
     assert 0.49 < result["model_sparsity"] < 0.5  # biases stay dense
     expected = train.evaluate(prune.GlobalPruner(model, 0.5).prune(copy.deepcopy(model)), loader, progress=False)
-    assert result["accuracy"] == expected  # the pruned copy's accuracy, in %
+    assert result["accuracy"] == expected  # the pruned copy's accuracy, a fraction
+    assert 0.0 <= expected <= 1.0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

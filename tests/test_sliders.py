@@ -39,7 +39,8 @@ def test_global_sparsity_figure_marks_the_slider_point_and_draws_the_layers(lene
     assert list(lines["global pruning, no fine-tuning"].get_xdata()) == [0.0, 0.5, 0.9]
     assert list(lines["global pruning, no fine-tuning"].get_ydata()) == list(curve["accuracy"])
     assert list(lines["slider"].get_xdata()) == [0.7] and list(lines["slider"].get_ydata()) == [result["accuracy"]]
-    assert [t.get_text() for t in curve_ax.texts] == [f"70% of weights pruned: {result['accuracy']:.1f}%"]
+    assert [t.get_text() for t in curve_ax.texts] == [f"70% of weights pruned: {result['accuracy']:.1%}"]
+    assert curve_ax.get_ylim() == (0, 1.05) and curve_ax.yaxis.get_major_formatter()(0.5, 0) == "50%"  # fractions, read in %
     assert curve_ax.get_ylabel() == "validation accuracy (%)"
     assert [t.get_text() for t in layer_ax.get_yticklabels()] == list(result["layer_sparsity"])
     assert list(layer_ax.containers[0].datavalues) == list(result["layer_sparsity"].values())

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.utils.prune as torch_prune
 from torch.utils.data import DataLoader, TensorDataset
 
-from peel_utils import sweep
+from peel_utils import handover, sweep
 from peel_utils.models import LeNet
 from peel_utils.prune import GlobalPruner
 
@@ -203,6 +203,84 @@ def test_unpruned_note_only_at_ratio_0():
     assert "Fix: re-run notebook 02 with more validation images, a larger max_drop or a ratio above 0." in note
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         sweep.unpruned_note(1.5, 0.0)
+
+
+def test_choice_reading_names_the_model_the_rule_and_the_accuracies_behind_it():
+    table = pd.concat([table_of({0.0: 488, 0.3: 482, 0.4: 469, 0.5: 251}, 500),
+                       table_of({0.0: 488, 0.3: 483, 0.5: 317, 0.55: 336}, 500, method="per-layer")])
+    assert sweep.choice_reading(table, "global", 0.3, 2.0, "rule") == (
+        "This notebook fine-tunes notebook 02's ResNet50 pruned by global magnitude pruning (one threshold over every "
+        "Conv2d and Linear weight) at ratio 0.3, the largest swept ratio whose validation accuracy right after pruning "
+        "stayed within 2 points of the unpruned teacher (notebook 02's rule, Step 7). At 0.3 it scored 96.4%, 1.2 "
+        "points below the teacher's 97.6%; the next swept ratio, 0.4, scored 93.8%, 3.8 points below, past the bound.")
+    assert sweep.choice_reading(table, "per-layer", 0.3, 1.0, "rule").startswith(
+        "This notebook fine-tunes notebook 02's ResNet50 pruned by per-layer magnitude pruning (every Conv2d and "
+        "Linear layer loses the same fraction) at ratio 0.3, the largest swept ratio whose validation accuracy right "
+        "after pruning stayed within 1 point of")
+    assert "At 0.3 it scored 96.6%, 1 point below the teacher's 97.6%" in sweep.choice_reading(
+        table, "per-layer", 0.3, 1.0, "rule")
+    assert sweep.choice_reading(table, "global", 0.5, 2.0, "rule").endswith(
+        "At 0.5 it scored 50.2%, 47.4 points below the teacher's 97.6%; it is the largest ratio swept.")
+
+
+def test_choice_reading_says_when_the_ratio_parameter_set_the_ratio_and_when_0_was_kept():
+    table = pd.concat([table_of({0.0: 488, 0.3: 482, 0.5: 251}, 500),
+                       table_of({0.0: 488, 0.3: 483, 0.5: 317, 0.55: 336}, 500, method="per-layer")])
+    assert sweep.choice_reading(table, "global", 0.35, 2.0, "ratio parameter").endswith(
+        "at ratio 0.35, set by notebook 02's `ratio` parameter instead of its rule; its sweep did not evaluate that "
+        "ratio.")
+    assert sweep.choice_reading(table, "per-layer", 0.5, 2.0, "ratio parameter").endswith(
+        "at ratio 0.5, set by notebook 02's `ratio` parameter instead of its rule. At 0.5 it scored 63.4%, 34.2 points "
+        "below the teacher's 97.6%; the next swept ratio, 0.55, scored 67.2%, 30.4 points below.")
+    assert sweep.choice_reading(table, "global", 0.0, 1.0, "rule") == (
+        "This notebook fine-tunes notebook 02's \"pruned\" ResNet50 at ratio 0, which prunes no weight, the largest "
+        "swept ratio whose validation accuracy right after pruning stayed within 1 point of the unpruned teacher "
+        "(notebook 02's rule, Step 7): the smallest swept ratio, 0.3, scored 96.4%, 1.2 points below the teacher's "
+        "97.6%.")
+    assert sweep.choice_reading(table_of({0.0: 400}, 500), "global", 0.0, 2.0, "rule").endswith(
+        "; its sweep holds no global ratio above 0.")
+    with pytest.raises(ValueError, match="chosen_by must be one of"):
+        sweep.choice_reading(table, "global", 0.3, 2.0, "by eye")
+
+
+def test_choice_reading_without_the_sweep_table_names_the_model_and_where_the_numbers_are(tmp_path):
+    assert sweep.read_sweep_table(tmp_path / "02_sweep.csv") is None
+    missing = ("Notebook 02's sweep table (02_sweep.csv) is not beside its record, so the validation accuracies "
+               "behind that ratio are not shown here; notebook 02's Step 7 prints them.")
+    assert sweep.choice_reading(None, "global", 0.3, 2.0, "ratio parameter") == (
+        "This notebook fine-tunes notebook 02's ResNet50 pruned by global magnitude pruning (one threshold over every "
+        f"Conv2d and Linear weight) at ratio 0.3, set by notebook 02's `ratio` parameter instead of its rule. {missing}")
+    assert sweep.choice_reading(table_of({0.0: 400}, 500, method="per-layer"), "global", 0.0, 2.0, "rule").endswith(
+        missing)
+    table = table_of({0.0: 488, 0.3: 482}, 500)
+    read = sweep.read_sweep_table(sweep.save_sweep_table(table, tmp_path / "02_sweep.csv"))
+    assert sweep.choice_reading(read, "global", 0.3, 2.0, "rule") == sweep.choice_reading(table, "global", 0.3, 2.0, "rule")
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        sweep.choice_reading(table, "global", 1.0, 2.0, "rule")
+
+
+def test_teacher_note_names_the_teacher_04_distils_from():
+    record = handover.Meta("resnet50", 10, False, 32, 3, "mnist5k")
+    pruned = record.with_extra(prune_method="global", ratio=0.3, finetune_epochs=2)
+    assert sweep.teacher_note("pruned", pruned, 0.3, 0.98) == (
+        "The teacher used here is notebook 03's ResNet50, validation accuracy 98.00%: notebook 02 pruned it by global "
+        "magnitude pruning (one threshold over every Conv2d and Linear weight) at ratio 0.3 (weight sparsity 0.3000), "
+        "and notebook 03 fine-tuned it for 2 epochs with its zeros kept.")
+    assert sweep.teacher_note("dense", record, 0.0, 0.976) == (
+        "The teacher used here is notebook 02's dense ResNet50 as notebook 02 trained it, validation accuracy 97.60%: "
+        "unpruned (weight sparsity 0.0000) and not fine-tuned.")
+    assert sweep.teacher_note("pruned", pruned.with_extra(ratio=0.0, finetune_epochs=1), 0.0, 0.5) == (
+        "The teacher used here is notebook 03's fine-tuned ResNet50, validation accuracy 50.00%, but notebook 02 "
+        "handed it over at ratio 0 (weight sparsity 0.0000): no weight is pruned, so it is the unpruned teacher "
+        "fine-tuned for 1 epoch, not a pruned model.")
+    per_layer = record.with_extra(prune_method="per-layer", ratio=0.55)  # a record without finetune_epochs
+    assert sweep.teacher_note("pruned", per_layer, 0.55, 1.0).endswith(
+        "per-layer magnitude pruning (every Conv2d and Linear layer loses the same fraction) at ratio 0.55 (weight "
+        "sparsity 0.5500), and notebook 03 fine-tuned it with its zeros kept.")
+    with pytest.raises(ValueError, match="teacher must be 'pruned' or 'dense', not 'student'"):
+        sweep.teacher_note("student", record, 0.0, 0.9)
+    with pytest.raises(ValueError, match=r"val_accuracy must be a fraction in \[0, 1\].*not 98.0"):
+        sweep.teacher_note("dense", record, 0.0, 98.0)  # percent, not a fraction
 
 
 def bn_net() -> nn.Sequential:

@@ -324,6 +324,18 @@ def kmeans_share_expected(bits: int) -> dict[str, dict[str, torch.Tensor]]:
     return {**out, **variants}
 
 
+@answer(cases=((fixtures.SHARE_BITS[0],),))
+def kmeans_share_emptied_expected(bits: int) -> dict[str, dict[str, torch.Tensor]]:
+    """emptied_sharing_model() after sharing at `bits`: 'right', the weights (sharing.share_weights; the emptied one
+    still all zero), and 'codebooks' (sorted), the emptied layer's empty, as notebook 07 asks (share_weights keeps
+    2**bits zeros there that no weight points at, for its file record)."""
+    from .. import sharing
+    shared = sharing.share_weights(fixtures.emptied_sharing_model(), bits)
+    return {"right": {n: layer.weight() for n, layer in shared.items()},
+            "codebooks": {n: layer.codebook.sort().values if layer.indices.numel() else layer.codebook.new_zeros(0)
+                          for n, layer in shared.items()}}
+
+
 @answer(cases=tuple((i,) for i in range(len(fixtures.HUFFMAN_COUNTS))))
 def huffman_optimal_bits(case: int) -> int:
     """The total coded bits of HUFFMAN_COUNTS[case] under an optimal prefix-free code."""

@@ -400,6 +400,11 @@ EXERCISES: tuple[Exercise, ...] = (
                                                     "biases stay as they are"),
                          "returns": M("not returning the codebooks",
                                       "return a dict {parameter name: codebook tensor of 2**bits centroids}"),
+                         "emptied": M("a layer emptied by pruning not handled",
+                                      "a layer that pruning emptied (every weight zero) has no non-zero weight, so "
+                                      "no smallest or largest one to start from and nothing to cluster: leave it as "
+                                      "it is, all zero, and give it an empty codebook (values.new_zeros(0)) in the "
+                                      "dict returned (a codebook of zeros only is accepted too)"),
                      }),
     Exercise("07", "huffman_code", "Huffman code `huffman_code`", "check_huffman_code",
                      "checks.check_huffman_code(huffman_code)", ("peel_utils.huffman:code_lengths",), {

@@ -228,3 +228,14 @@ def sharing_model() -> nn.Sequential:
         for param in (model[0].weight, model[2].weight):
             param.mul_(torch.rand(param.shape, generator=gen) > 0.5)
     return model
+
+
+EMPTIED = "0.weight"  # the weight that emptied_sharing_model() has pruned to nothing
+
+
+def emptied_sharing_model() -> nn.Sequential:
+    """sharing_model() with its first weight all zero: a layer that pruning emptied, nothing in it to cluster."""
+    model = sharing_model()
+    with torch.no_grad():
+        model.get_parameter(EMPTIED).zero_()
+    return model

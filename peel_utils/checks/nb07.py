@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from . import answer_key, catalog, fixtures
-from .core import call, exercise_check, fail, passed
+from .core import CheckFailed, call, exercise_check, fail, passed
 
 # --- the checks ----------------------------------------------------------------------------------
 
@@ -23,7 +23,9 @@ def _matches(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) ->
 def check_kmeans_share(kmeans_share: Callable[[nn.Module, int], dict]) -> None:
     """`kmeans_share(model, bits)` on a two-layer model with half its weights zero, at 2 and 3 bits: each
     weight's non-zeros replaced in place by their centroid (linear initialisation, k-means to convergence,
-    one codebook per layer), the zeros and the biases unchanged, the codebooks returned by name."""
+    one codebook per layer), the zeros and the biases unchanged, the codebooks returned by name. Then, at 2
+    bits, the same model with its first weight all zero (a layer that pruning emptied): that layer left all
+    zero with an empty codebook (or one of zeros only), the other shared as before."""
     __tracebackhide__ = True
     name = "kmeans_share"
     mistake = catalog.BY_NAME[name].mistake
@@ -62,8 +64,46 @@ def check_kmeans_share(kmeans_share: Callable[[nn.Module, int], dict]) -> None:
             if codebook.numel() != 2 ** bits or not torch.allclose(codebook.sort().values, expected["codebooks"][n],
                                                                    atol=1e-5):
                 fail(name, f"{what}: the codebook of {n} is {codebook.tolist()}; {mistake('returns')}")
+    _check_emptied_layer(kmeans_share, name, mistake)
     passed("kmeans_share clusters each layer's non-zero weights into 2**bits linearly initialised centroids, "
-           "zeros and biases untouched")
+           "zeros and biases untouched, an emptied layer left zero with an empty codebook")
+
+
+def _check_emptied_layer(kmeans_share: Callable[[nn.Module, int], dict], name: str,
+                         mistake: Callable[[str], str]) -> None:
+    """kmeans_share on fixtures.emptied_sharing_model(): no crash, the emptied weight still all zero (no NaN)
+    with an empty codebook or one of zeros only (`sharing.share_weights` keeps 2**bits zeros there, which no weight
+    points at), the other weight shared as on its own, the biases unchanged."""
+    __tracebackhide__ = True
+    bits, empty = fixtures.SHARE_BITS[0], fixtures.EMPTIED
+    expected = answer_key.kmeans_share_emptied_expected(bits)
+    what = f"kmeans_share(model, bits={bits}) on a model whose {empty} is all zero (a layer that pruning emptied)"
+    model = fixtures.emptied_sharing_model()
+    before = fixtures.snapshot(model)
+    try:
+        codebooks = call(name, what, kmeans_share, model, bits)
+    except CheckFailed as err:
+        fail(name, f"{str(err).removeprefix(f'{name}: ').rstrip('.')}; {mistake('emptied')}")
+    after = {n: p.detach() for n, p in model.named_parameters()}
+    if bool(after[empty].any()):  # a NaN counts as non-zero too
+        fail(name, f"{what}: {empty} is not all zero any more; {mistake('emptied')}")
+    if any(not torch.equal(after[n], before[n]) for n in after if n not in expected["right"]):
+        fail(name, f"{what}: {mistake('bias')}")
+    if not _matches(after, expected["right"]):
+        fail(name, f"{what}: the other layer's shared weights differ from those it gets when no layer is emptied: "
+                   "share each layer on its own, skipping only the emptied one")
+    if isinstance(codebooks, dict) and empty not in codebooks:
+        fail(name, f"{what}: no codebook for {empty} in the dict returned; {mistake('emptied')}")
+    if not isinstance(codebooks, dict) or set(codebooks) != set(expected["right"]):
+        got = sorted(codebooks) if isinstance(codebooks, dict) else type(codebooks).__name__
+        fail(name, f"{what} returned {got}: {mistake('returns')}")
+    for n, codebook in codebooks.items():
+        codebook = torch.as_tensor(codebook).detach().reshape(-1).float()
+        if n == empty and bool(codebook.any()):  # empty, or zeros no weight points at (as share_weights keeps); NaN fails
+            fail(name, f"{what}: the codebook of {n} is {codebook.tolist()}; {mistake('emptied')}")
+        if n != empty and (codebook.numel() != 2 ** bits or not torch.allclose(codebook.sort().values,
+                                                                               expected["codebooks"][n], atol=1e-5)):
+            fail(name, f"{what}: the codebook of {n} is {codebook.tolist()}; {mistake('returns')}")
 
 
 def _total(counts: dict[int, int], codes: dict) -> int:

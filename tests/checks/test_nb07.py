@@ -43,6 +43,9 @@ def reference_share(model, bits):
     for name, param in model.named_parameters():
         if param.dim() > 1:
             mask = param != 0
+            if not mask.any():  # emptied by pruning: nothing to share
+                codebooks[name] = torch.tensor([])
+                continue
             centroids, assignment = answer_key._kmeans(param.detach()[mask], 2 ** bits)
             with torch.no_grad():
                 param[mask] = centroids[assignment]
@@ -137,6 +140,37 @@ def one_round(model, bits):
     return {}
 
 
+def crashes_on_emptied(model, bits):
+    """Right, except that a layer with no non-zero weight crashes it (the min of an empty tensor)."""
+    codebooks = {}
+    for name, param in model.named_parameters():
+        if param.dim() > 1:
+            mask = param != 0
+            centroids, assignment = answer_key._kmeans(param.detach()[mask], 2 ** bits)
+            with torch.no_grad():
+                param[mask] = centroids[assignment]
+            codebooks[name] = centroids
+    return codebooks
+
+
+def emptied_as(codebook=None, skip=False, weight=None):
+    """Right, except for an emptied layer: `codebook(bits)` as its codebook, or none with `skip`, and `weight`
+    written into it."""
+    def answer(model, bits):
+        emptied = [n for n, p in model.named_parameters() if p.dim() > 1 and not p.any()]
+        codebooks = reference_share(model, bits)
+        for name in emptied:
+            if skip:
+                del codebooks[name]
+            if codebook is not None:
+                codebooks[name] = codebook(bits)
+            if weight is not None:
+                with torch.no_grad():
+                    model.get_parameter(name).fill_(weight)
+        return codebooks
+    return answer
+
+
 def biases_too(model, bits):
     codebooks = reference_share(model, bits)
     with torch.no_grad():
@@ -148,11 +182,27 @@ def biases_too(model, bits):
     (clusters_zeros, "zeros"), (zeros_in_means, "zeros_in_kmeans"), (random_init, "random_init"),
     (never_updated, "not_updated"), (one_codebook, "one_codebook"), (k_bits, "k_bits"),
     (lambda model, bits: {}, "not_in_place"), (biases_too, "bias"),
-    (lambda model, bits: reference_share(model, bits) and None, "returns"),
+    (lambda model, bits: reference_share(model, bits) and None, "returns"), (crashes_on_emptied, "emptied"),
 ])
 def test_kmeans_share_names_each_mistake(answer, key):
     with fails_with("kmeans_share", key):
         nb07.check_kmeans_share(answer)
+
+
+@pytest.mark.parametrize("answer, shown", [
+    (crashes_on_emptied, "raised RuntimeError"),
+    (emptied_as(codebook=lambda bits: torch.tensor([0.0, 0.5])), "the codebook of 0.weight is [0.0, 0.5]"),
+    (emptied_as(codebook=lambda bits: torch.full((2 ** bits,), float("nan"))), "the codebook of 0.weight is [nan"),
+    (emptied_as(skip=True), "no codebook for 0.weight"),
+    (emptied_as(weight=float("nan")), "0.weight is not all zero any more"),
+])
+def test_kmeans_share_names_an_emptied_layer_mishandled(answer, shown):
+    """Each answer is right on the model with no emptied layer: only the emptied-layer case catches it."""
+    with pytest.raises(CheckFailed) as caught:
+        nb07.check_kmeans_share(answer)
+    message = str(caught.value)
+    assert "on a model whose 0.weight is all zero (a layer that pruning emptied)" in message
+    assert shown in message and catalog.BY_NAME["kmeans_share"].mistake("emptied") in message
 
 
 def test_kmeans_share_says_what_right_looks_like_for_another_wrong_answer():
@@ -231,6 +281,29 @@ def test_expected_values_hold_for_the_textbook_case():
         original = model.get_parameter(name).detach()
         assert torch.equal(weight == 0, original == 0)
         assert len(weight[weight != 0].unique()) <= 4
+
+
+def test_expected_values_of_the_emptied_case():
+    expected = answer_key.kmeans_share_emptied_expected(2)
+    model = fixtures.emptied_sharing_model()
+    assert fixtures.EMPTIED == "0.weight" and not bool(model[0].weight.any()) and bool(model[2].weight.any())
+    assert set(expected["right"]) == set(expected["codebooks"]) == {"0.weight", "2.weight"}
+    assert torch.equal(expected["right"]["0.weight"], torch.zeros(10, 12))  # still all zero
+    assert expected["codebooks"]["0.weight"].shape == (0,)                   # an empty codebook
+    whole = answer_key.kmeans_share_expected(2)  # the other layer: as when no layer is emptied
+    assert torch.equal(expected["right"]["2.weight"], whole["right"]["2.weight"])
+    assert torch.equal(expected["codebooks"]["2.weight"], whole["codebooks"]["2.weight"])
+    shared = expected["right"]["2.weight"]
+    assert torch.equal(shared == 0, model[2].weight.detach() == 0)
+    assert len(shared[shared != 0].unique()) == 4
+    assert set(shared[shared != 0].unique().tolist()) == set(expected["codebooks"]["2.weight"].tolist())
+    # the package keeps 2**bits unused zeros for an emptied layer; the exercise asks for an empty codebook
+    assert sharing.share_weights(model, 2)["0.weight"].codebook.tolist() == [0.0] * 4
+
+
+def test_kmeans_share_accepts_the_packages_zero_codebook_for_an_emptied_layer():
+    """share_weights keeps 2**bits zeros for an emptied layer, which no weight points at: as good as an empty one."""
+    nb07.check_kmeans_share(emptied_as(codebook=lambda bits: torch.zeros(2 ** bits)))
 
 
 def test_the_solutions_handle_a_layer_emptied_by_pruning():
