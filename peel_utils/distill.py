@@ -4,14 +4,16 @@
 `feature_mse_loss` are source 002's logits and intermediate-feature MSE. Each mixes its
 distillation term with the cross-entropy on the labels by a weight `alpha`. `PairTrainer` trains
 notebook 04's student and its control, two ResNet18 runs that differ only in the loss; `table_reading`
-says what notebook 04's table of the four models shows, generated from it.
+says what notebook 04's table of the four models shows, generated from it. `TeacherLogits` keeps the
+teacher's logits of each batch, so students trained on the same batches pay the teacher's forward pass once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -171,10 +173,41 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
 
 
+class TeacherLogits:
+    """The teacher's logits of each batch, computed the first time the batch is seen and read back after.
+
+    Several students trained on the same batches in the same order (notebook 04's distillation losses, each from
+    pair 0's weights and batches) then pay the teacher's forward pass once: on the CPU it is about half of a
+    distillation step. A batch is known by its bytes (shape and a BLAKE2 digest of the input tensor), so a batch
+    that differs in any pixel or in its order is computed afresh, and what a student sees never depends on what
+    was cached: the logits are those the teacher gives that very batch, in eval mode without gradients. Batches
+    on a GPU are not kept: there the teacher's pass costs less than copying the batch back to read its bytes.
+    """
+
+    def __init__(self, teacher: nn.Module):
+        self.teacher = teacher
+        self._logits: dict[tuple, torch.Tensor] = {}
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        self.teacher.eval()
+        if inputs.device.type != "cpu":
+            with torch.no_grad():
+                return self.teacher(inputs)
+        key = (tuple(inputs.shape), hashlib.blake2b(inputs.detach().numpy().tobytes(), digest_size=16).digest())
+        if key not in self._logits:
+            with torch.no_grad():
+                self._logits[key] = self.teacher(inputs)
+        return self._logits[key]
+
+    def __len__(self) -> int:
+        """How many distinct batches the teacher has run on."""
+        return len(self._logits)
+
+
 def train_kd(student: nn.Module, teacher: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, *,
              temperature: float = 4.0, alpha: float = 0.5, loss: str | Callable = "kl",
              features: FeatureMSE | None = None, pruner: Pruner | None = None, amp: bool = False,
-             desc: str = "distill") -> float:
+             teacher_logits: TeacherLogits | None = None, desc: str = "distill") -> float:
     """One epoch of distillation; returns the mean training loss.
 
     `loss` names one of LOSSES, or is a function `loss(student_logits, teacher_logits, targets,
@@ -182,6 +215,8 @@ def train_kd(student: nn.Module, teacher: nn.Module, loader: DataLoader, optimiz
     trains the model. The teacher runs in eval mode without gradients; only the student (and, for
     'feature_mse', the projection of `features`, which must then be given) is trained. With a pruner,
     its masks are re-applied after every step, as in peel_utils.train.train. amp: CUDA mixed precision.
+    `teacher_logits` (a `TeacherLogits` of `teacher`) reads back the logits of batches the teacher has already
+    seen; with `features` the teacher runs on every batch, as its hook needs.
     """
     if not callable(loss) and loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
@@ -195,11 +230,11 @@ def train_kd(student: nn.Module, teacher: nn.Module, loader: DataLoader, optimiz
 
     def batch_loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            teacher_logits = teacher(inputs)  # (N, classes)
+            logits = teacher(inputs) if teacher_logits is None or features else teacher_logits(inputs)  # (N, classes)
         student_logits = student(inputs)      # (N, classes)
         if callable(loss):
-            return loss(student_logits.float(), teacher_logits.float(), targets, temperature, alpha)
-        return distillation_loss(student_logits.float(), teacher_logits.float(), targets,
+            return loss(student_logits.float(), logits.float(), targets, temperature, alpha)
+        return distillation_loss(student_logits.float(), logits.float(), targets,
                                  loss=loss, temperature=temperature, alpha=alpha, features=features)
 
     return run_epoch(student, loader, optimizer, batch_loss, pruner, amp=amp, desc=desc)
@@ -269,7 +304,9 @@ class PairTrainer:
     Both runs of pair `run` start from the same initial weights and see the same batches in the same order
     (`fresh_resnet18`), with the same SGD (momentum 0.9, weight decay 5e-4, cosine decay to 0 over `epochs`); only
     the loss differs, so comparing the two measures what the teacher adds. `teacher_meta` is the teacher's
-    hand-over record: the students get its classes, input and dataset. Introduced in notebook 04.
+    hand-over record: the students get its classes, input and dataset. Its students share one `TeacherLogits`
+    (`teacher_logits`): a student trained on batches another has seen reads the teacher's logits back, with the
+    very values it would have computed. Introduced in notebook 04.
     """
 
     teacher: nn.Module
@@ -283,6 +320,10 @@ class PairTrainer:
     alpha: float
     device: torch.device | str = "cpu"
     amp: bool = False
+    teacher_logits: TeacherLogits = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "teacher_logits", TeacherLogits(self.teacher))  # frozen: set once, here
 
     def record(self) -> handover.Meta:
         """The hand-over record every ResNet18 of this trainer shares (architecture, data, seed, epochs, batch size,
@@ -317,7 +358,7 @@ class PairTrainer:
         try:
             return fit_kd(model, self.teacher, loaders.train, loaders.val, optimizer, self.epochs, scheduler=scheduler,
                           temperature=self.temperature, temperatures=temperatures, alpha=self.alpha, loss=loss,
-                          features=features, amp=self.amp)
+                          features=features, amp=self.amp, teacher_logits=self.teacher_logits)
         finally:
             if features:
                 features.remove()

@@ -68,14 +68,16 @@ def finetune_loader(train_set: Dataset, recipe: Recipe, run: int, step: int) -> 
 
 
 def prune_and_finetune(teacher: nn.Module, input_shape: Sequence[int], train_set: Dataset, val_loader: DataLoader,
-                       recipe: Recipe, criterion: str | None, kd: bool, run: int, make_importance: MakeImportance
+                       recipe: Recipe, criterion: str | None, kd: bool, run: int, make_importance: MakeImportance,
+                       teacher_logits: distill.TeacherLogits | None = None
                        ) -> tuple[list[dict], dict[float, tuple[nn.Module, float]]]:
     """CPD's loop on a copy of `teacher` (criterion None: the same-budget control, nothing pruned).
 
     Each step: score on the step's first batches and prune to the step's MACs, recalibrate BatchNorm,
     fine-tune (distilling `teacher` when `kd`), recalibrate again; validation accuracy (a fraction) after each part.
     Returns the step rows (run, step, speedup_target, mac_cut, pruned, bn_recalibrated, fine_tuned) and, per
-    target, a copy of the model reached (eval mode) and its validation accuracy.
+    target, a copy of the model reached (eval mode) and its validation accuracy. `teacher_logits` reads back the
+    teacher's logits of batches another variant has already been distilled on.
     """
     runtime.seed_phase(recipe.seed, f"prune {criterion} {kd} {run}")
     pruner = structured.ChannelPruner(teacher, input_shape, max_group_ratio=recipe.max_group_ratio)
@@ -96,7 +98,8 @@ def prune_and_finetune(teacher: nn.Module, input_shape: Sequence[int], train_set
         optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9, weight_decay=5e-4)
         for _ in range(recipe.finetune_epochs):  # the optimizer is new each step: pruning replaced the weights
             if kd:
-                distill.train_kd(model, teacher, subset, optimizer, temperature=recipe.temperature, alpha=recipe.alpha)
+                distill.train_kd(model, teacher, subset, optimizer, temperature=recipe.temperature, alpha=recipe.alpha,
+                                 teacher_logits=teacher_logits)
             else:
                 train.train(model, subset, nn.CrossEntropyLoss(), optimizer)
         structured.recalibrate_bn(model, subset, recipe.recal_batches)
@@ -122,14 +125,16 @@ def run_variants(variants: Mapping[str, tuple[str | None, bool]], make_importanc
                  recipe: Recipe, seeds: int = 1) -> Runs:
     """`prune_and_finetune` for every variant, name -> (criterion or None for a control, distil?), in `seeds`
     runs; the teacher is never changed. Each run starts from its own seeded state, so a variant's result does
-    not depend on which variants ran before it."""
+    not depend on which variants ran before it; the variants that distil share one `distill.TeacherLogits`, so a
+    batch another has seen costs no teacher pass."""
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, not {seeds}")
     history, models, val_accuracy = [], {}, {}
+    teacher_logits = distill.TeacherLogits(teacher)
     for run in range(seeds):
         for name, (criterion, kd) in variants.items():
             steps, snapshots = prune_and_finetune(teacher, input_shape, train_set, val_loader, recipe,
-                                                  criterion, kd, run, make_importance)
+                                                  criterion, kd, run, make_importance, teacher_logits)
             history += [dict(variant=name, **row) for row in steps]
             for target, (model, accuracy) in snapshots.items():
                 models.setdefault((name, target), []).append(model)

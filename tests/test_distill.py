@@ -116,6 +116,42 @@ def test_train_kd_trains_student_not_teacher():
         assert not teacher.training
 
 
+class Counting(nn.Module):
+    """A teacher that counts its forward passes."""
+
+    def __init__(self, teacher: nn.Module):
+        super().__init__()
+        self.teacher, self.calls = teacher, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.teacher(x)
+
+
+def test_teacher_logits_run_the_teacher_once_per_batch_and_train_the_same_student():
+    torch.manual_seed(0)
+    teacher = Counting(Tiny(width=8))
+    data = TensorDataset(torch.randn(24, 1, 5, 5), torch.randint(0, 3, (24,)))
+    start = Tiny(width=4).state_dict()
+
+    def distilled(cache, order_seed=0):
+        student = Tiny(width=4)
+        student.load_state_dict(start)
+        loader = DataLoader(data, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(order_seed))
+        distill.train_kd(student, teacher, loader, torch.optim.SGD(student.parameters(), lr=0.1), teacher_logits=cache)
+        return student
+
+    plain = distilled(None)
+    assert teacher.calls == 3  # three batches, the teacher runs on each
+    cache = distill.TeacherLogits(teacher)
+    first, second = distilled(cache), distilled(cache)
+    assert teacher.calls == 6 and len(cache) == 3  # the second student read the three batches back
+    for a, b in ((plain, first), (first, second)):  # the very same training as without the cache
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    distilled(cache, order_seed=1)  # other batches (another order): computed afresh
+    assert teacher.calls > 6 and len(cache) > 3
+
+
 def test_train_kd_keeps_pruned_weights_zero():
     torch.manual_seed(0)
     student, teacher = Tiny(width=4), Tiny(width=8)
@@ -293,8 +329,9 @@ def test_distil_trains_with_the_given_loss_function_and_removes_feature_hooks():
     model, loaders = trainer.fresh_resnet18(0)
     history, best_state = trainer.distil(model, loaders, counting_loss)
     assert calls == [(4.0, 0.5), (4.0, 0.5)] and len(history) == 1 and set(best_state) == set(model.state_dict())
+    assert len(trainer.teacher_logits) == len(loaders.train) == 2  # each batch's logits kept for the next student
     model, loaders = trainer.fresh_resnet18(0)
-    trainer.distil(model, loaders, "feature_mse")
+    trainer.distil(model, loaders, "feature_mse")  # the teacher runs on every batch here: its hook needs the pass
     assert not trainer.teacher.layer4._forward_hooks and not model.layer4._forward_hooks
 
 
