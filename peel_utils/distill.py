@@ -3,8 +3,9 @@
 `kd_loss` is Hinton's soft-target loss (source 000, step three); `logits_mse_loss` and
 `feature_mse_loss` are source 002's logits and intermediate-feature MSE. Each mixes its
 distillation term with the cross-entropy on the labels by a weight `alpha`. `PairTrainer` trains
-notebook 04's student and its control, two ResNet18 runs that differ only in the loss; `table_reading`
-says what notebook 04's table of the four models shows, generated from it. `TeacherLogits` keeps the
+notebook 04's student and its control, two ResNet18 runs that differ only in the loss; `teacher_note` names the
+teacher they learn from and `table_reading` says what notebook 04's table of the four models shows, both
+generated from the numbers. `TeacherLogits` keeps the
 teacher's logits of each batch, so students trained on the same batches pay the teacher's forward pass once.
 """
 
@@ -26,6 +27,7 @@ from . import handover, measure
 from .data import DatasetSplits, Loaders, make_loaders
 from .models import resnet18
 from .runtime import eval_mode, seed_phase
+from .sweep import METHOD_WORDS, validate_ratio
 from .train import Pruner, fit, fit_epochs, run_epoch
 
 LOSSES = ("kl", "mse_logits", "feature_mse")
@@ -381,6 +383,32 @@ class PairTrainer:
             return history
 
         return model, handover.train_or_load(model, checkpoint_dir, key, meta.with_extra(run=run), fit_model, run)
+
+
+def teacher_note(teacher: str, meta: handover.Meta, weight_sparsity: float, val_accuracy: float) -> str:
+    """The sentence that names the teacher notebook 04 distils from: `teacher` is its parameter ("pruned": notebook
+    03's fine-tuned pruned ResNet50; "dense": notebook 02's unpruned one), `meta` that model's hand-over record (the
+    method, ratio and fine-tuning epochs it holds), `weight_sparsity` its measured fraction of zero Conv2d/Linear
+    weights and `val_accuracy` its validation accuracy, a fraction as `train.evaluate` returns it. A "pruned" teacher
+    at ratio 0 is said to be the unpruned one fine-tuned. Introduced in notebook 04."""
+    if teacher not in ("pruned", "dense"):
+        raise ValueError(f"teacher must be 'pruned' or 'dense', not {teacher!r}")
+    if not 0 <= val_accuracy <= 1:
+        raise ValueError(f"val_accuracy must be a fraction in [0, 1], as train.evaluate returns it, not {val_accuracy!r}")
+    accuracy = f"validation accuracy {val_accuracy:.2%}"
+    if teacher == "dense":
+        return (f"The teacher used here is notebook 02's dense ResNet50 as notebook 02 trained it, {accuracy}: unpruned "
+                f"(weight sparsity {weight_sparsity:.4f}) and not fine-tuned.")
+    ratio, epochs = validate_ratio(meta.extra["ratio"]), meta.extra.get("finetune_epochs")
+    during = "" if epochs is None else f" for {epochs} epoch{'' if epochs == 1 else 's'}"
+    if ratio == 0:
+        return (f"The teacher used here is notebook 03's fine-tuned ResNet50, {accuracy}, but notebook 02 handed it "
+                f"over at ratio 0 (weight sparsity {weight_sparsity:.4f}): no weight is pruned, so it is the unpruned "
+                f"teacher fine-tuned{during}, not a pruned model.")
+    method = meta.extra["prune_method"]
+    return (f"The teacher used here is notebook 03's ResNet50, {accuracy}: notebook 02 pruned it by "
+            f"{METHOD_WORDS.get(method, method)} at ratio {ratio:g} (weight sparsity {weight_sparsity:.4f}), and "
+            f"notebook 03 fine-tuned it{during} with its zeros kept.")
 
 
 def _teacher_note(teacher_vs_control: pd.Series) -> str:

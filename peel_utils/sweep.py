@@ -23,7 +23,6 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoints import atomic_write
-from .handover import Meta
 from .prune import (
     GlobalPruner,
     MagnitudeRanking,
@@ -338,32 +337,6 @@ def choice_reading(table: pd.DataFrame | None, method: str, ratio: float, max_dr
                  + (", past the bound." if chosen_by == "rule" else ".") if larger else
                  "it is the largest ratio swept.")
     return f"{model}{why}. At {at:g} it scored {swept[at]:.1%}, {_from_teacher(swept[at], dense)}; {following}"
-
-
-def teacher_note(teacher: str, meta: Meta, weight_sparsity: float, val_accuracy: float) -> str:
-    """The sentence that names the teacher notebook 04 distils from: `teacher` is its parameter ("pruned": notebook
-    03's fine-tuned pruned ResNet50; "dense": notebook 02's unpruned one), `meta` that model's hand-over record (the
-    method, ratio and fine-tuning epochs it holds), `weight_sparsity` its measured fraction of zero Conv2d/Linear
-    weights and `val_accuracy` its validation accuracy, a fraction as `train.evaluate` returns it. A "pruned" teacher
-    at ratio 0 is said to be the unpruned one fine-tuned. Introduced in notebook 04."""
-    if teacher not in ("pruned", "dense"):
-        raise ValueError(f"teacher must be 'pruned' or 'dense', not {teacher!r}")
-    if not 0 <= val_accuracy <= 1:
-        raise ValueError(f"val_accuracy must be a fraction in [0, 1], as train.evaluate returns it, not {val_accuracy!r}")
-    accuracy = f"validation accuracy {val_accuracy:.2%}"
-    if teacher == "dense":
-        return (f"The teacher used here is notebook 02's dense ResNet50 as notebook 02 trained it, {accuracy}: unpruned "
-                f"(weight sparsity {weight_sparsity:.4f}) and not fine-tuned.")
-    ratio, epochs = validate_ratio(meta.extra["ratio"]), meta.extra.get("finetune_epochs")
-    during = "" if epochs is None else f" for {epochs} epoch{'' if epochs == 1 else 's'}"
-    if ratio == 0:
-        return (f"The teacher used here is notebook 03's fine-tuned ResNet50, {accuracy}, but notebook 02 handed it "
-                f"over at ratio 0 (weight sparsity {weight_sparsity:.4f}): no weight is pruned, so it is the unpruned "
-                f"teacher fine-tuned{during}, not a pruned model.")
-    method = meta.extra["prune_method"]
-    return (f"The teacher used here is notebook 03's ResNet50, {accuracy}: notebook 02 pruned it by "
-            f"{METHOD_WORDS.get(method, method)} at ratio {ratio:g} (weight sparsity {weight_sparsity:.4f}), and "
-            f"notebook 03 fine-tuned it{during} with its zeros kept.")
 
 
 def read_sweep_table(path: str | Path) -> pd.DataFrame | None:

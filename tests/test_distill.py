@@ -335,6 +335,30 @@ def test_distil_trains_with_the_given_loss_function_and_removes_feature_hooks():
     assert not trainer.teacher.layer4._forward_hooks and not model.layer4._forward_hooks
 
 
+def test_teacher_note_names_the_teacher_04_distils_from():
+    record = handover.Meta("resnet50", 10, False, 32, 3, "mnist5k")
+    pruned = record.with_extra(prune_method="global", ratio=0.3, finetune_epochs=2)
+    assert distill.teacher_note("pruned", pruned, 0.3, 0.98) == (
+        "The teacher used here is notebook 03's ResNet50, validation accuracy 98.00%: notebook 02 pruned it by global "
+        "magnitude pruning (one threshold over every Conv2d and Linear weight) at ratio 0.3 (weight sparsity 0.3000), "
+        "and notebook 03 fine-tuned it for 2 epochs with its zeros kept.")
+    assert distill.teacher_note("dense", record, 0.0, 0.976) == (
+        "The teacher used here is notebook 02's dense ResNet50 as notebook 02 trained it, validation accuracy 97.60%: "
+        "unpruned (weight sparsity 0.0000) and not fine-tuned.")
+    assert distill.teacher_note("pruned", pruned.with_extra(ratio=0.0, finetune_epochs=1), 0.0, 0.5) == (
+        "The teacher used here is notebook 03's fine-tuned ResNet50, validation accuracy 50.00%, but notebook 02 "
+        "handed it over at ratio 0 (weight sparsity 0.0000): no weight is pruned, so it is the unpruned teacher "
+        "fine-tuned for 1 epoch, not a pruned model.")
+    per_layer = record.with_extra(prune_method="per-layer", ratio=0.55)  # a record without finetune_epochs
+    assert distill.teacher_note("pruned", per_layer, 0.55, 1.0).endswith(
+        "per-layer magnitude pruning (every Conv2d and Linear layer loses the same fraction) at ratio 0.55 (weight "
+        "sparsity 0.5500), and notebook 03 fine-tuned it with its zeros kept.")
+    with pytest.raises(ValueError, match="teacher must be 'pruned' or 'dense', not 'student'"):
+        distill.teacher_note("student", record, 0.0, 0.9)
+    with pytest.raises(ValueError, match=r"val_accuracy must be a fraction in \[0, 1\].*not 98.0"):
+        distill.teacher_note("dense", record, 0.0, 98.0)  # percent, not a fraction
+
+
 def _reading_inputs(teacher_low: float, teacher_high: float):
     names = ["ResNet50 original (02)", "ResNet50 pruned + fine-tuned (03)", "ResNet18 distilled (04)",
              "ResNet18 control (04)"]

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.utils.prune as torch_prune
 from torch.utils.data import DataLoader, TensorDataset
 
-from peel_utils import handover, sweep
+from peel_utils import sweep
 from peel_utils.models import LeNet
 from peel_utils.prune import GlobalPruner
 
@@ -257,30 +257,6 @@ def test_choice_reading_without_the_sweep_table_names_the_model_and_where_the_nu
     assert sweep.choice_reading(read, "global", 0.3, 2.0, "rule") == sweep.choice_reading(table, "global", 0.3, 2.0, "rule")
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         sweep.choice_reading(table, "global", 1.0, 2.0, "rule")
-
-
-def test_teacher_note_names_the_teacher_04_distils_from():
-    record = handover.Meta("resnet50", 10, False, 32, 3, "mnist5k")
-    pruned = record.with_extra(prune_method="global", ratio=0.3, finetune_epochs=2)
-    assert sweep.teacher_note("pruned", pruned, 0.3, 0.98) == (
-        "The teacher used here is notebook 03's ResNet50, validation accuracy 98.00%: notebook 02 pruned it by global "
-        "magnitude pruning (one threshold over every Conv2d and Linear weight) at ratio 0.3 (weight sparsity 0.3000), "
-        "and notebook 03 fine-tuned it for 2 epochs with its zeros kept.")
-    assert sweep.teacher_note("dense", record, 0.0, 0.976) == (
-        "The teacher used here is notebook 02's dense ResNet50 as notebook 02 trained it, validation accuracy 97.60%: "
-        "unpruned (weight sparsity 0.0000) and not fine-tuned.")
-    assert sweep.teacher_note("pruned", pruned.with_extra(ratio=0.0, finetune_epochs=1), 0.0, 0.5) == (
-        "The teacher used here is notebook 03's fine-tuned ResNet50, validation accuracy 50.00%, but notebook 02 "
-        "handed it over at ratio 0 (weight sparsity 0.0000): no weight is pruned, so it is the unpruned teacher "
-        "fine-tuned for 1 epoch, not a pruned model.")
-    per_layer = record.with_extra(prune_method="per-layer", ratio=0.55)  # a record without finetune_epochs
-    assert sweep.teacher_note("pruned", per_layer, 0.55, 1.0).endswith(
-        "per-layer magnitude pruning (every Conv2d and Linear layer loses the same fraction) at ratio 0.55 (weight "
-        "sparsity 0.5500), and notebook 03 fine-tuned it with its zeros kept.")
-    with pytest.raises(ValueError, match="teacher must be 'pruned' or 'dense', not 'student'"):
-        sweep.teacher_note("student", record, 0.0, 0.9)
-    with pytest.raises(ValueError, match=r"val_accuracy must be a fraction in \[0, 1\].*not 98.0"):
-        sweep.teacher_note("dense", record, 0.0, 98.0)  # percent, not a fraction
 
 
 def bn_net() -> nn.Sequential:
