@@ -136,11 +136,11 @@ def verdict(difference: Difference) -> str:
 
 def comparison_table(outcomes: Mapping[str, object], pairs: list[tuple[str, str]], **bootstrap) -> pd.DataFrame:
     """One row per (A, B) pair of `outcomes` (name -> 0/1 outcomes as in `paired_bootstrap`): the
-    accuracies, their difference in points, its interval and the verdict sentence."""
+    accuracies (fractions), their difference in points, its interval and the verdict sentence."""
     rows = []
     for a, b in pairs:
         d = paired_bootstrap(outcomes[a], outcomes[b], names=(a, b), **bootstrap)
-        rows.append({"A": a, "B": b, "A %": _as_matrix(outcomes[a]).mean() * 100,
-                     "B %": _as_matrix(outcomes[b]).mean() * 100, "A - B (points)": d.points,
+        rows.append({"A": a, "B": b, "A accuracy": _as_matrix(outcomes[a]).mean(),
+                     "B accuracy": _as_matrix(outcomes[b]).mean(), "A - B (points)": d.points,
                      "low": d.low, "high": d.high, "distinguishable": d.distinguishable, "verdict": verdict(d)})
     return pd.DataFrame(rows)

@@ -8,9 +8,9 @@ once it is compiled with freezing on: inductor then fuses the quantise/dequantis
 int8 convolutions (VNNI or AMX instructions where the CPU has them).
 
 `MODELS` and `VARIANTS` are the one table of what notebook 06 and benchmarks/deploy_latency.py deploy, and
-`build_variant` the one recipe that makes each; `plot_variants` draws notebook 06's table of them,
-`what_to_deploy` reads it, and `plot_error_against_bits` draws its hand quantisation's error. The int8 form on disk is `storage`'s
-(`storage.int8_state_dict`). Introduced in notebook 06.
+`build_variant` the one recipe that makes each; `what_to_deploy` reads notebook 06's table of them (accuracies as
+fractions; `plots.plot_variants` draws it, `plots.plot_error_against_bits` the hand quantisation's error). The int8
+form on disk is `storage`'s (`storage.int8_state_dict`). Introduced in notebook 06.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 import torch.nn as nn
@@ -365,71 +364,7 @@ def build_variant(name: str, floats: Mapping[str, nn.Module], calibration: Itera
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading notebook 06: the error of hand quantisation, and what to deploy
-
-ERROR_STYLES = {"per-tensor affine": ("o", 8, "none"), "per-tensor symmetric": ("s", 6, "none"),
-                "per-channel affine": ("D", 5, None), "per-channel symmetric": ("x", 6, None)}
-"""Marker, size and face of each hand quantisation variant (open markers per tensor), so overlapping lines stay visible."""
-
-
-def plot_error_against_bits(errors: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:
-    """Relative MSE against bits per weight, one line per variant, on a log axis: `errors` has the columns variant,
-    bits and relative_mse (notebook 06's quantisation by hand). A straight line falling 4x per bit is uniform
-    quantisation's expected s^2/12 error."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 3.2))
-    for variant, group in errors.groupby("variant", sort=False):
-        marker, size, face = ERROR_STYLES.get(variant, ("o", 6, None))
-        ax.plot(group.bits, group.relative_mse, marker=marker, markersize=size, markerfacecolor=face, label=variant)
-    ax.set_yscale("log")
-    ax.set(xlabel="bits per weight", ylabel="relative MSE ||w - w_hat||² / ||w||²\n(a fraction, log scale)",
-           title=title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    return ax
-
-
-ROUTE_COLOURS = {"dense": "black", "unstructured": "tab:blue", "KD": "tab:green", "structured": "tab:orange"}
-RUNS_AS_MARKERS = {"eager fp32": "s", "fp32 + compile": "D", "bf16 + compile": "^", "int8 + compile": "o"}
-"""Step 8's figure: a variant's colour is its route, its shape how it runs; the two together name it (VARIANTS)."""
-
-
-def plot_variants(table: pd.DataFrame, sizes: pd.DataFrame, controls: Mapping[str, tuple], *, batch: int,
-                max_drop: float, ax: plt.Axes | None = None) -> plt.Axes:
-    """Every variant of notebook 06's `table` as one point: test accuracy against the speed-up at `batch` (log axis,
-    labelled at round ratios), coloured by route, shaped by how it runs, its area proportional to its smallest stored
-    form in `sizes` (first row: the dense fp32 file). A dashed line per route of `controls` (route -> (label,
-    accuracy in %, ...)) marks its control minus `max_drop` points. No text labels: colour and shape, both in the
-    legend, name each point, so no label can overlap another. The largest markers are drawn first."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.6))
-    speedup = f"speedup_b{batch}"
-    smallest = sizes.groupby("variant").bytes.min()
-    area = [max(300 * smallest.get(name, size) / sizes.bytes.iloc[0], 20) for name, size in zip(table.variant, table.bytes)]
-    for _, row in table.assign(area=area).sort_values("area", ascending=False).iterrows():
-        ax.scatter(row[speedup], row.test_accuracy, s=row.area, color=ROUTE_COLOURS[row.route],
-                   marker=RUNS_AS_MARKERS[row["runs as"]], alpha=0.6, edgecolors="black", linewidths=0.5)
-    for route, (_, accuracy, *_) in controls.items():
-        ax.axhline(accuracy - max_drop, color=ROUTE_COLOURS[route], linestyle="--", linewidth=1)
-    ax.set_xscale("log")
-    low, high = table[speedup].min(), table[speedup].max()
-    ax.xaxis.set_major_locator(FixedLocator([t for t in (0.25, 0.5, 1, 2, 3, 5, 10, 20, 50, 100)
-                                             if low / 1.5 <= t <= high * 1.5]))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.margins(x=0.1, y=0.15)
-    handles = [Patch(color=ROUTE_COLOURS[route], alpha=0.6, label=route) for route in dict.fromkeys(table.route)]
-    handles += [Line2D([], [], marker=RUNS_AS_MARKERS[how], linestyle="", color="grey", markeredgecolor="black",
-                       label=how) for how in dict.fromkeys(table["runs as"])]
-    handles += [Line2D([], [], color=ROUTE_COLOURS[route], linestyle="--", label=f"{route}: its control - {max_drop:g} point(s)")
-                for route in controls]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
-    ax.set(title=f"accuracy against speed-up (batch {batch}); marker area: bytes on disk",
-           xlabel="speed-up over eager fp32 dense (log scale)", ylabel="test accuracy (%)")
-    return ax
+# Reading notebook 06: what to deploy
 
 
 class Choice(NamedTuple):
@@ -449,21 +384,22 @@ def what_to_deploy(table: pd.DataFrame, sizes: pd.DataFrame, controls: Mapping[s
     dense fp32 file) against the 16x target, the fastest at `batch` against the 12x target (median of `rounds`
     interleaved rounds, `timings` as measure.interleaved_timings gives them) and the fastest at batch 1. The chosen
     variant is the fastest at `batch`; when none qualifies, the one closest to its control. `controls` maps each
-    route to (label, test accuracy in %, ...). `table` holds notebook 06's columns (variant, route, test_accuracy,
-    control_accuracy, within_control, speedup_b1, speedup_b<batch>).
+    route to (label, test accuracy as a fraction, ...). `table` holds notebook 06's columns (variant, route,
+    test_accuracy and control_accuracy as fractions, within_control, speedup_b1, speedup_b<batch>); the sentences
+    print accuracies in percent.
     """
     dense_bytes = int(sizes.bytes.iloc[0])
     compressed = table[table.route != "dense"]
     ok = compressed[compressed.within_control.astype(bool)]
     ok_sizes = sizes[sizes.variant.isin(ok.variant)]
     lines = [f"{route}: {int(group.within_control.astype(bool).sum())} of {len(group)} variants within {max_drop:g} "
-             f"point(s) of {controls[route][0]} ({controls[route][1]:.2f}%)."
+             f"point(s) of {controls[route][0]} ({controls[route][1]:.2%})."
              for route, group in compressed.groupby("route", sort=False)]
     if not len(ok):
         chosen = compressed.loc[(compressed.test_accuracy - compressed.control_accuracy).idxmax()]
         lines.append(f"None is within {max_drop:g} point(s) of its control, so the size and speed targets cannot be "
-                     f"claimed; the variant closest to its control, {chosen.variant} ({chosen.test_accuracy:.2f}% "
-                     f"against {chosen.control_accuracy:.2f}%), is the one Going further 3 exports.")
+                     f"claimed; the variant closest to its control, {chosen.variant} ({chosen.test_accuracy:.2%} "
+                     f"against {chosen.control_accuracy:.2%}), is the one Going further 3 exports.")
         return Choice("\n".join(lines), chosen, compressed[compressed.variant == chosen.variant])
     small_form = ok_sizes.loc[ok_sizes.bytes.idxmin()]
     fast = ok.loc[ok[f"speedup_b{batch}"].idxmax()]
@@ -475,7 +411,7 @@ def what_to_deploy(table: pd.DataFrame, sizes: pd.DataFrame, controls: Mapping[s
         f"Fastest at batch {batch}: {fast.variant}, against eager fp32 dense "
         f"{measure.speedup_words(timings, fast.variant, 'dense_fp32', batch)} (target 12x, on the median of "
         f"{rounds} rounds: {'met' if fast[f'speedup_b{batch}'] >= 12 else 'not met'}), at "
-        f"{fast.test_accuracy:.2f}% test accuracy against {fast.control_accuracy:.2f}% for {fast.control}.",
+        f"{fast.test_accuracy:.2%} test accuracy against {fast.control_accuracy:.2%} for {fast.control}.",
         f"Fastest at batch 1: {fast1.variant}, {measure.speedup_words(timings, fast1.variant, 'dense_fp32', 1)}.",
     ]
     if small_form.variant != fast.variant:

@@ -496,33 +496,35 @@ def leaderboard(submissions: str | Path, dataset: str, *, teacher_accuracy: floa
 
 def plot_leaderboard(table: pd.DataFrame, teacher_accuracy: float | None, tiers: Sequence[int] = TIERS,
                      max_drop: float = MAX_DROP):
-    """The scored entries of `leaderboard`'s table: size ratio (log) against test accuracy (%), one labelled point
-    per student, the tiers' ratios as vertical lines and the teacher's accuracy less `max_drop` as a horizontal
-    one. Returns the figure."""
+    """The scored entries of `leaderboard`'s table: size ratio (log) against test accuracy (a fraction, read in
+    percent), one labelled point per student, the tiers' ratios as vertical lines and the teacher's accuracy less
+    `max_drop` points as a horizontal one. Returns the figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
 
     scored = table[table["status"] == "ok"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for _, row in scored.iterrows():
-        ax.scatter(row.size_ratio, 100 * row.test_accuracy, color="tab:blue")
-        ax.annotate(str(row.student), (row.size_ratio, 100 * row.test_accuracy), xytext=(4, 4),
+        ax.scatter(row.size_ratio, row.test_accuracy, color="tab:blue")
+        ax.annotate(str(row.student), (row.size_ratio, row.test_accuracy), xytext=(4, 4),
                     textcoords="offset points", fontsize=8)
     for times in tiers:
         ax.axvline(times, color="grey", linestyle=":", linewidth=1)
         ax.annotate(f"{times}x tier", (times, 0.98), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
                     xytext=(2, 0), textcoords="offset points", va="top")
-    accuracies = [100 * float(a) for a in scored["test_accuracy"]]
+    accuracies = [float(a) for a in scored["test_accuracy"]]
     if teacher_accuracy is not None:
-        ax.axhline(100 * teacher_accuracy - max_drop, color="tab:red", linestyle="--", linewidth=1,
+        ax.axhline(teacher_accuracy - max_drop / 100, color="tab:red", linestyle="--", linewidth=1,
                    label=f"teacher's accuracy - {max_drop:g} point")
         ax.legend(loc="lower right", fontsize=8)
-        accuracies += [100 * teacher_accuracy - max_drop]
+        accuracies += [teacher_accuracy - max_drop / 100]
     if accuracies:
-        ax.set_ylim(min(accuracies) - 1.5, min(100.5, max(accuracies) + 1.5))
+        ax.set_ylim(min(accuracies) - 0.015, min(1.005, max(accuracies) + 0.015))
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
     ratios = list(scored["size_ratio"].astype(float)) + list(tiers)
     ax.set_xscale("log")
     ax.set_xlim(min(ratios) / 2, max(ratios) * 2)
-    ax.set(xlabel="size ratio: dense fp32 ResNet50 bytes / entry bytes (x, log scale)", ylabel="test accuracy (%)",
+    ax.set(xlabel="size ratio: dense fp32 ResNet50 bytes / entry bytes (x, log scale)", ylabel="test accuracy",
            title=f"Compression challenge: {len(scored)} scored entr{'y' if len(scored) == 1 else 'ies'}")
     fig.tight_layout()
     return fig

@@ -1,5 +1,5 @@
-"""The workbook's figures: sample images, curves, weight histograms and the routes figure, each with its axes
-labelled, returned for the notebook to show."""
+"""The workbook's figures: sample images, curves, weight histograms, the routes figure and notebook 06's two
+(`plot_error_against_bits`, `plot_variants`), each with its axes labelled, returned for the notebook to show."""
 
 from __future__ import annotations
 
@@ -116,3 +116,76 @@ def plot_routes(table: pd.DataFrame, x: str, y: str, route: str = "route", *, no
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 06: the error of hand quantisation, and every deployable variant
+
+ERROR_STYLES = {"per-tensor affine": ("o", 8, "none"), "per-tensor symmetric": ("s", 6, "none"),
+                "per-channel affine": ("D", 5, None), "per-channel symmetric": ("x", 6, None)}
+"""Marker, size and face of each hand quantisation variant (open markers per tensor), so overlapping lines stay
+visible."""
+
+
+def plot_error_against_bits(errors: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Relative MSE against bits per weight, one line per variant, on a log axis: `errors` has the columns variant,
+    bits and relative_mse (notebook 06's quantisation by hand). A straight line falling 4x per bit is uniform
+    quantisation's expected s^2/12 error."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.2))
+    for variant, group in errors.groupby("variant", sort=False):
+        marker, size, face = ERROR_STYLES.get(variant, ("o", 6, None))
+        ax.plot(group.bits, group.relative_mse, marker=marker, markersize=size, markerfacecolor=face, label=variant)
+    ax.set_yscale("log")
+    ax.set(xlabel="bits per weight", ylabel="relative MSE ||w - w_hat||² / ||w||²\n(a fraction, log scale)",
+           title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    return ax
+
+
+ROUTE_COLOURS = {"dense": "black", "unstructured": "tab:blue", "KD": "tab:green", "structured": "tab:orange"}
+RUNS_AS_MARKERS = {"eager fp32": "s", "fp32 + compile": "D", "bf16 + compile": "^", "int8 + compile": "o"}
+"""Notebook 06's Step 8 figure: a variant's colour is its route, its shape how it runs; the two together name it
+(deploy.VARIANTS)."""
+
+
+def plot_variants(table: pd.DataFrame, sizes: pd.DataFrame, controls: Mapping[str, tuple], *, batch: int,
+                  max_drop: float, ax: plt.Axes | None = None) -> plt.Axes:
+    """Every variant of notebook 06's `table` as one point: test accuracy (a fraction, read in percent on the axis)
+    against the speed-up at `batch` (log axis, labelled at round ratios), coloured by route, shaped by how it runs,
+    its area proportional to its smallest stored form in `sizes` (first row: the dense fp32 file). A dashed line per
+    route of `controls` (route -> (label, accuracy as a fraction, ...)) marks its control minus `max_drop` points.
+    No text labels: colour and shape, both in the legend, name each point, so no label can overlap another. The
+    largest markers are drawn first."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    speedup = f"speedup_b{batch}"
+    smallest = sizes.groupby("variant").bytes.min()
+    area = [max(300 * smallest.get(name, size) / sizes.bytes.iloc[0], 20)
+            for name, size in zip(table.variant, table.bytes)]
+    for _, row in table.assign(area=area).sort_values("area", ascending=False).iterrows():
+        ax.scatter(row[speedup], row.test_accuracy, s=row.area, color=ROUTE_COLOURS[row.route],
+                   marker=RUNS_AS_MARKERS[row["runs as"]], alpha=0.6, edgecolors="black", linewidths=0.5)
+    for route, (_, accuracy, *_) in controls.items():  # max_drop in points, accuracy a fraction
+        ax.axhline(accuracy - max_drop / 100, color=ROUTE_COLOURS[route], linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    low, high = table[speedup].min(), table[speedup].max()
+    ax.xaxis.set_major_locator(FixedLocator([t for t in (0.25, 0.5, 1, 2, 3, 5, 10, 20, 50, 100)
+                                             if low / 1.5 <= t <= high * 1.5]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.margins(x=0.1, y=0.15)
+    handles = [Patch(color=ROUTE_COLOURS[route], alpha=0.6, label=route) for route in dict.fromkeys(table.route)]
+    handles += [Line2D([], [], marker=RUNS_AS_MARKERS[how], linestyle="", color="grey", markeredgecolor="black",
+                       label=how) for how in dict.fromkeys(table["runs as"])]
+    handles += [Line2D([], [], color=ROUTE_COLOURS[route], linestyle="--",
+                       label=f"{route}: its control - {max_drop:g} point(s)") for route in controls]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    ax.set(title=f"accuracy against speed-up (batch {batch}); marker area: bytes on disk",
+           xlabel="speed-up over eager fp32 dense (log scale)", ylabel="test accuracy")
+    return ax

@@ -184,7 +184,8 @@ TINY = {
     "05": {"seeds": 1, "speedups": [2], "steps_per_target": 1, "finetune_images": 8, "batch_size": 8,
            "score_batches": 1, "recal_batches": 1, "latency_rounds": 1, "latency_repeats": 1,
            "latency_batch": 8},
-    "06": {"batch_size": 8, "calibration_batches": 1, "latency_rounds": 1, "latency_repeats": 1},
+    "06": {"batch_size": 8, "calibration_batches": 1, "latency_rounds": 1, "latency_repeats": 1,
+           "large_input": None},  # Going further 1's compiles at 224 px: nbval's quick run takes that path
     "07": {"batch_size": 8, "lenet_epochs": 1, "lenet_ramp_epochs": 1, "lenet_centroid_epochs": 1,
            "lenet_sweep_bits": [2, 3], "resnet50_sweep_bits": [2, 3], "resnet50_centroid_steps": 1,
            "latency_rounds": 1, "latency_repeats": 1, "latency_batch": 8},

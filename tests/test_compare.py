@@ -78,7 +78,7 @@ def test_correct_and_comparison_table():
         identity.weight.copy_(torch.eye(4))
     assert compare.correct(identity, loader).tolist() == [True, True, True, False]
     table = compare.comparison_table({"x": outcomes(950), "y": outcomes(900)}, [("x", "y")])
-    assert table.loc[0, ["A %", "B %", "A - B (points)"]].tolist() == pytest.approx([95.0, 90.0, 5.0])
+    assert table.loc[0, ["A accuracy", "B accuracy", "A - B (points)"]].tolist() == pytest.approx([0.95, 0.90, 5.0])
     assert bool(table.loc[0, "distinguishable"]) and table.loc[0, "verdict"].startswith("x is 5.0 points above y")
 
 

@@ -184,3 +184,18 @@ def test_tier_rule():
 
 def test_reference_is_the_dense_resnet50_checkpoint():
     assert entry.reference_bytes(10) == 94_421_503
+
+
+def test_leaderboard_plot_reads_fractions_in_percent():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    table = pd.DataFrame([{"student": "ada", "size_ratio": 60.0, "test_accuracy": 0.951, "status": "ok"},
+                          {"student": "bob", "size_ratio": None, "test_accuracy": None, "status": "refused"}])
+    fig = entry.plot_leaderboard(table, teacher_accuracy=0.97)
+    ax = fig.axes[0]
+    assert ax.collections[0].get_offsets().tolist() == [[60.0, 0.951]]      # the one scored entry, its fraction
+    assert ax.get_lines()[-1].get_ydata()[0] == pytest.approx(0.96)         # the teacher's 97% less 1 point
+    assert ax.yaxis.get_major_formatter()(0.95, 0).startswith("95")  # the axis reads percent
+    assert ax.yaxis.get_major_formatter()(0.95, 0).endswith("%")
+    plt.close(fig)
