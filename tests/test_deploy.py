@@ -169,7 +169,7 @@ def test_what_to_deploy_picks_the_fastest_qualifying_variant_and_names_the_small
     assert lines[2].startswith("Smallest on disk: gmp90_sparse_int8 as 'bitmask + int8 + lzma', 0.00 MB, 20.0x smaller")
     assert lines[2].endswith("(target 16x: met).")
     assert lines[3].startswith("Fastest at batch 64: resnet18_kd_int8, against eager fp32 dense 13x faster")
-    assert "on the median of 3 rounds: met" in lines[3]
+    assert "on the median of 3 rounds, 13.0x: met" in lines[3]
     assert "97.50% test accuracy against 95.50% for 04's control" in lines[3]
     assert lines[-1].startswith("No single model wins both: gmp90_sparse_int8 to store")
     assert choice.chosen.variant == "resnet18_kd_int8"
@@ -200,3 +200,8 @@ def test_a_variant_exactly_max_drop_points_below_its_control_qualifies_and_print
     choice = deploy.what_to_deploy(table, sizes, controls, timings, max_drop=1.0, batch=64, rounds=3)
     assert choice.reading.splitlines()[1] == "KD: 0 of 1 variants within 1 point(s) of 04's control (97.33%)."
     assert choice.chosen.variant == "gmp90_sparse_int8"
+
+
+@pytest.mark.parametrize("ratio, shown", [(28.06, "28.1x"), (11.96, "11.96x"), (15.999, "15.999x"), (12.0, "12.0x")])
+def test_a_ratio_beside_its_target_never_prints_as_the_target_it_misses(ratio, shown):
+    assert deploy._beside(ratio, 12 if ratio < 13 else 16) == shown
