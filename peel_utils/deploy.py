@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from . import measure
+from . import measure, report
 
 # ---------------------------------------------------------------------------------------------
 # What the CPU can do
@@ -367,16 +367,6 @@ def build_variant(name: str, floats: Mapping[str, nn.Module], calibration: Itera
 # Reading notebook 06: what to deploy
 
 
-def _beside(ratio: float, target: float) -> str:
-    """`ratio` beside its `target`, with as many digits as tell them apart: 28.1x, 11.96x (not "12.0x", which would
-    read as the 12x target that 11.96 misses)."""
-    for places in range(1, 6):
-        shown = f"{ratio:.{places}f}"
-        if ratio == target or float(shown) != target:
-            return f"{shown}x"
-    return f"{ratio}x"
-
-
 class Choice(NamedTuple):
     """What `what_to_deploy` read from notebook 06's table."""
 
@@ -416,11 +406,11 @@ def what_to_deploy(table: pd.DataFrame, sizes: pd.DataFrame, controls: Mapping[s
     fast1 = ok.loc[ok.speedup_b1.idxmax()]
     lines += [
         f"Smallest on disk: {small_form.variant} as '{small_form.form}', {small_form.bytes / 1e6:.2f} MB, "
-        f"{_beside(dense_bytes / small_form.bytes, 16)} smaller than the dense fp32 file (target 16x: "
+        f"{report.beside(dense_bytes / small_form.bytes, 16)}x smaller than the dense fp32 file (target 16x: "
         f"{'met' if dense_bytes / small_form.bytes >= 16 else 'not met'}).",
         f"Fastest at batch {batch}: {fast.variant}, against eager fp32 dense "
         f"{measure.speedup_words(timings, fast.variant, 'dense_fp32', batch)} (target 12x, on the median of "
-        f"{rounds} rounds, {_beside(fast[f'speedup_b{batch}'], 12)}: "
+        f"{rounds} rounds, {report.beside(fast[f'speedup_b{batch}'], 12)}x: "
         f"{'met' if fast[f'speedup_b{batch}'] >= 12 else 'not met'}), at "
         f"{fast.test_accuracy:.2%} test accuracy against {fast.control_accuracy:.2%} for {fast.control}.",
         f"Fastest at batch 1: {fast1.variant}, {measure.speedup_words(timings, fast1.variant, 'dense_fp32', 1)}.",

@@ -30,6 +30,17 @@ def record(**figures: float | int | str) -> dict:
     return readable(figures)
 
 
+def beside(value: float, target: float, places: int = 1) -> str:
+    """`value` at `places` decimals, or at as many more as tell it apart from the `target` it is judged against:
+    a ratio of 11.96 beside a 12x target reads "11.96", not "12.0", and a drop of 1.04 points beside a 1-point bound
+    "1.04", not "1.0", so no sentence prints a missed target as the target itself."""
+    for shown_places in range(places, places + 6):
+        shown = f"{value:.{shown_places}f}"
+        if value == target or float(shown) != target:
+            return shown
+    return repr(float(value))
+
+
 def significant(value: float, digits: int = 4) -> float:
     """`value` rounded to `digits` significant digits; a number of `digits` or more whole digits to a
     whole number (92208.499 -> 92208.0, 0.984000027 -> 0.984, 188.34 -> 188.3). Not finite: unchanged."""

@@ -201,7 +201,3 @@ def test_a_variant_exactly_max_drop_points_below_its_control_qualifies_and_print
     assert choice.reading.splitlines()[1] == "KD: 0 of 1 variants within 1 point(s) of 04's control (97.33%)."
     assert choice.chosen.variant == "gmp90_sparse_int8"
 
-
-@pytest.mark.parametrize("ratio, shown", [(28.06, "28.1x"), (11.96, "11.96x"), (15.999, "15.999x"), (12.0, "12.0x")])
-def test_a_ratio_beside_its_target_never_prints_as_the_target_it_misses(ratio, shown):
-    assert deploy._beside(ratio, 12 if ratio < 13 else 16) == shown

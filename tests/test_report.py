@@ -1,6 +1,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from peel_utils import report
 
@@ -38,3 +39,16 @@ def test_significant_and_readable():
     assert out["loss"].tolist() == [1.148, 2.277] and out["count"].tolist() == [3, 4]
     assert out["mixed"].tolist() == [0.1235, "x"] and out["name"].tolist() == ["a", "b"]
     assert report.readable({"a": [0.333333, (2.71828, 1)]}) == {"a": [0.3333, (2.718, 1)]}
+
+
+@pytest.mark.parametrize("value, target, places, shown", [
+    (28.06, 16, 1, "28.1"),      # far from the target: the places asked for
+    (11.96, 12, 1, "11.96"),     # "12.0" would read as the 12x target it misses
+    (15.999, 16, 1, "15.999"),
+    (12.0, 12, 1, "12.0"),       # on the target: it is the target
+    (1.04, 1, 1, "1.04"),        # points below a 1-point bound
+    (499.6, 500, 0, "499.6"),    # "500" beside a 500x tier it misses
+    (6499.2, 500, 0, "6499"),
+])
+def test_beside_prints_a_value_apart_from_the_target_it_misses(value, target, places, shown):
+    assert report.beside(value, target, places) == shown
